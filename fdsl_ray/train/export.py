@@ -1,0 +1,198 @@
+"""Pre-trained weights as a timm-loadable safetensors file plus a timm `config.json`.
+
+The export directory is what `timm.create_model("local-dir:DIR", pretrained=True,
+num_classes=K)` reads, and the weights file alone is what
+`timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=PATH), ...)` reads.
+The config records the real pre-training class count, because timm drops the checkpoint's
+head exactly when the requested `num_classes` differs from the pretrained cfg's `num_classes`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from fdsl_ray.train.models import ModelSpec, create_vit
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+_HEAD_KEYS = ("head.weight", "head.bias")
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """What an export directory holds: its weights file, architecture and class count."""
+
+    weights_path: str
+    spec: ModelSpec
+    num_classes: int
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain timm module inside DDP (`.module`) or torch.compile (`._orig_mod`) wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
+
+
+def _timm_config(spec: ModelSpec, num_classes: int) -> dict[str, object]:
+    size = spec.resolved_img_size
+    return {
+        "architecture": spec.name,
+        "num_classes": num_classes,
+        "num_features": spec.resolved_embed_dim,
+        "global_pool": "token",
+        "model_args": spec.overrides(),
+        "pretrained_cfg": {
+            "num_classes": num_classes,
+            "input_size": [3, size, size],
+            "fixed_input_size": True,
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+            "first_conv": "patch_embed.proj",
+            "classifier": "head",
+        },
+        "fdsl_model_spec": spec.to_dict(),
+    }
+
+
+def export_pretrained(
+    model: torch.nn.Module, spec: ModelSpec, num_classes: int, out_dir: str
+) -> str:
+    """Write `model.safetensors` and `config.json` under `out_dir`; returns the weights path.
+
+    Files are written under temporary names and renamed, so a killed export never leaves a
+    half-written file where a loader would pick it up.
+    """
+    module = _unwrap(model)
+    state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    expected = create_vit(spec, num_classes).state_dict()
+    _check_shapes({key: tuple(value.shape) for key, value in state.items()}, expected, spec,
+                  ignore=frozenset(), source="the model to export")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights_path = out / WEIGHTS_FILE
+    with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as handle:
+        temporary_weights = handle.name
+    save_file(state, temporary_weights, metadata={"format": "pt"})
+    os.replace(temporary_weights, weights_path)
+    temporary_config = out / (CONFIG_FILE + ".tmp")
+    temporary_config.write_text(json.dumps(_timm_config(spec, num_classes), indent=2))
+    os.replace(temporary_config, out / CONFIG_FILE)
+    return str(weights_path)
+
+
+def _resolve_weights_path(path: str) -> Path:
+    candidate = Path(path)
+    if candidate.is_dir():
+        candidate = candidate / WEIGHTS_FILE
+    if not candidate.is_file():
+        raise ValueError(f"checkpoint {path} not found: expected a {WEIGHTS_FILE} file or a "
+                         "directory holding one (as written by export_pretrained)")
+    return candidate
+
+
+def read_exported(path: str) -> ExportedModel:
+    """The architecture and class count recorded next to exported weights (file or directory)."""
+    weights_path = _resolve_weights_path(path)
+    config_path = weights_path.parent / CONFIG_FILE
+    if not config_path.is_file():
+        raise ValueError(f"checkpoint {path} has no {CONFIG_FILE} beside it at {config_path}: "
+                         "pass the model architecture explicitly")
+    config = json.loads(config_path.read_text())
+    if "fdsl_model_spec" in config:
+        spec = ModelSpec.from_dict(config["fdsl_model_spec"])
+    else:
+        spec = ModelSpec(config["architecture"], **config.get("model_args", {}))
+    return ExportedModel(str(weights_path), spec, int(config["num_classes"]))
+
+
+def _architecture(spec: ModelSpec) -> dict[str, object]:
+    """What must match for weights to load; img_size may differ (timm resamples pos_embed)."""
+    return {
+        "name": spec.name,
+        "patch_size": spec.resolved_patch_size,
+        "depth": spec.resolved_depth,
+        "embed_dim": spec.resolved_embed_dim,
+        "num_heads": spec.resolved_num_heads,
+    }
+
+
+def _check_shapes(
+    found: dict[str, tuple[int, ...]],
+    expected: dict[str, torch.Tensor],
+    spec: ModelSpec,
+    *,
+    ignore: frozenset[str],
+    source: str,
+) -> None:
+    """Raise a ValueError naming the mismatching tensors when `found` is not `spec`'s layout."""
+    problems = []
+    for key in sorted(set(expected) | set(found)):
+        if key in ignore:
+            continue
+        if key not in found:
+            problems.append(f"{key} missing")
+        elif key not in expected:
+            problems.append(f"unexpected {key}")
+        elif found[key] != tuple(expected[key].shape):
+            problems.append(f"{key} {list(found[key])} != {list(expected[key].shape)}")
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; ... {len(problems) - 4} more" if len(problems) > 4
+                                           else "")
+        raise ValueError(f"{source} does not match architecture {spec.to_dict()}: {shown}")
+
+
+def load_pretrained(path: str, spec: ModelSpec, num_classes: int) -> torch.nn.Module:
+    """A `spec` ViT with exported backbone weights and a `num_classes` head, loaded by timm.
+
+    Following timm's rule, the checkpoint's head is kept only when `num_classes` equals the
+    pre-training class count; otherwise the new head keeps timm's initialisation. A checkpoint
+    of another architecture raises a ValueError before timm sees it.
+    """
+    weights_path = _resolve_weights_path(path)
+    pretrained_classes = None
+    if (weights_path.parent / CONFIG_FILE).is_file():
+        exported = read_exported(str(weights_path))
+        pretrained_classes = exported.num_classes
+        requested, recorded = _architecture(spec), _architecture(exported.spec)
+        mismatched = [
+            f"{field}={recorded[field]} (requested {requested[field]})"
+            for field in requested
+            if recorded[field] != requested[field]
+        ]
+        if mismatched:
+            raise ValueError(f"checkpoint {path} was exported for another architecture: "
+                             f"{', '.join(mismatched)}")
+    try:
+        with safe_open(str(weights_path), framework="pt") as handle:
+            found = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except SafetensorError as error:
+        raise ValueError(
+            f"checkpoint {weights_path} is not a readable safetensors file: {error}"
+        ) from error
+    if pretrained_classes is None:
+        pretrained_classes = found.get("head.weight", (0,))[0]
+    # pos_embed follows img_size (timm resamples it); the head follows the class count.
+    _check_shapes(found, create_vit(spec, 1).state_dict(), spec,
+                  ignore=frozenset({"pos_embed", *_HEAD_KEYS}), source=f"checkpoint {path}")
+    return timm.create_model(
+        spec.name,
+        pretrained=True,
+        pretrained_cfg_overlay=dict(file=str(weights_path), num_classes=pretrained_classes),
+        num_classes=num_classes,
+        in_chans=3,
+        **spec.overrides(),
+    )
