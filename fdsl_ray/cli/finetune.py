@@ -1,0 +1,97 @@
+"""`fdsl finetune`: score exported weights (or a scratch baseline) on a downstream dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fdsl_ray.train.downstream import list_downstream
+from fdsl_ray.train.finetune import FinetuneConfig, finetune
+from fdsl_ray.train.models import ModelSpec, list_models
+
+_PRESETS = {"cpu_small": ModelSpec.cpu_small, "cpu_micro": ModelSpec.cpu_micro}
+# CLI option -> FinetuneConfig field, for the options passed through unchanged when given.
+_PASSTHROUGH = ("mode", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
+                "warmup_epochs", "label_smoothing", "image_size", "seed", "data_root", "device")
+
+
+def _shots(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "finetune",
+        help="fine-tune or linearly probe a pre-trained ViT (or a scratch one) on real data",
+        description="Fine-tune exported weights (model.safetensors from fdsl pre-training) or a "
+        "randomly initialised ViT on a downstream dataset and print held-out top-1. Unset "
+        "options take FinetuneConfig's CPU defaults.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="exported model.safetensors or its directory")
+    source.add_argument("--scratch", action="store_true",
+                        help="train the same recipe from a random init (the baseline)")
+    parser.add_argument("--dataset", default="digits",
+                        help=f"one of {', '.join(list_downstream())} (default: digits)")
+    parser.add_argument("--model", default=None,
+                        help="architecture: a preset (" + ", ".join(_PRESETS) + ") or a timm "
+                        f"name ({', '.join(list_models())}); default: cpu_small for --scratch, "
+                        "the one recorded beside --checkpoint otherwise")
+    parser.add_argument("--shots", type=_shots, default=10,
+                        help="training images per class, or 'all' (default: 10)")
+    parser.add_argument("--mode", choices=("full", "linear"))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--optimizer", choices=("adamw", "sgd"))
+    parser.add_argument("--lr", type=float, help="base lr for batch 512 (scaled by batch/512)")
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--warmup-epochs", type=int)
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--image-size", type=int, help="input size (default: the model's)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--data-root", help="folder holding the dataset (cifar, imagefolder)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch the dataset into --data-root if it is missing")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--json", dest="json_path", help="also write the result to this file")
+    parser.set_defaults(func=run, accepts_overrides=False)
+
+
+def _model(name: str | None, scratch: bool) -> ModelSpec | None:
+    if name is None:
+        return ModelSpec.cpu_small() if scratch else None
+    if name in _PRESETS:
+        return _PRESETS[name]()
+    return ModelSpec(name)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = {key: getattr(args, key) for key in _PASSTHROUGH if getattr(args, key) is not None}
+    config = FinetuneConfig(dataset=args.dataset, shots=args.shots, download=args.download,
+                            **options)
+    model = _model(args.model, args.scratch)
+    source = "scratch" if args.scratch else args.checkpoint
+    shots = "all images" if config.shots is None else f"{config.shots} per class"
+    print(f"fine-tuning ({config.mode}) {source} on {config.dataset} ({shots}), "
+          f"{config.epochs} epochs, {config.optimizer} lr {config.effective_lr:.2e}", flush=True)
+
+    def show(record: dict) -> None:
+        print(f"epoch {record['epoch']:>4}/{config.epochs}  loss {record['loss']:.4f}  "
+              f"train top-1 {record['train_top1']:5.1f} %  lr {record['lr']:.2e}  "
+              f"{record['epoch_seconds']:.2f} s", flush=True)
+
+    result = finetune(config, weights=None if args.scratch else args.checkpoint, model=model,
+                      on_epoch=show)
+    print(f"held-out top-1 {result.top1:.2f} % on {result.num_test} {config.dataset} images "
+          f"(trained on {result.num_train}) in {result.compute_seconds:.1f} s")
+    if args.json_path:
+        with open(args.json_path, "w") as handle:
+            json.dump({"source": source, "config": config.to_dict(), "top1": result.top1,
+                       "compute_seconds": result.compute_seconds, "history": result.history},
+                      handle, indent=2)
+    return 0
