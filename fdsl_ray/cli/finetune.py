@@ -42,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="architecture: a preset (" + ", ".join(_PRESETS) + ") or a timm "
                         f"name ({', '.join(list_models())}); default: cpu_small for --scratch, "
                         "the one recorded beside --checkpoint otherwise")
-    parser.add_argument("--shots", type=_shots, default=10,
-                        help="training images per class, or 'all' (default: 10)")
+    parser.add_argument("--shots", type=_shots, default=FinetuneConfig.shots,
+                        help="training images per class, or 'all' (default: %(default)s)")
     parser.add_argument("--mode", choices=("full", "linear"))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)

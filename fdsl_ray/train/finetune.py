@@ -49,18 +49,20 @@ class FinetuneConfig:
     """One downstream evaluation recipe.
 
     The GPU reference fine-tunes with SGD (lr 0.01 x batch/512, momentum 0.9, wd 1e-4, 10
-    warm-up epochs, label smoothing 0.1) for hundreds of epochs at 224 px. The defaults here
-    are the CPU recipe, chosen by measurement on digits with 10 images per class and the
-    `ModelSpec.cpu_small()` ViT: AdamW with a base lr that the linear scaling rule
-    (lr x batch_size / 512) brings to 1e-3 at batch 32, strong random-resized-crop
-    augmentation and more epochs; see `FinetuneConfig.gpu_reference()` for the paper recipe.
+    warm-up epochs, label smoothing 0.1) for hundreds of epochs at 224 px; see
+    `FinetuneConfig.gpu_reference()`. The defaults here are a CPU recipe chosen by measurement
+    on digits with 10 images per class and the `ModelSpec.cpu_small()` ViT (about 35 s on two
+    cores): AdamW at an effective lr of 5e-4 (base 0.016 x 16 / 512), batch 16, 50 epochs,
+    random resized crops of half the area or more. At this scale SGD stayed well below AdamW,
+    an effective lr of 2e-3 diverged, and batch 16 beat batch 32 at equal epochs (more steps).
+    `lr` is always the base lr for batch 512 (linear scaling rule), as in the reference.
     """
 
     dataset: str = "digits"
     shots: int | None = 10
     mode: str = "full"
-    epochs: int = 60
-    batch_size: int = 32
+    epochs: int = 50
+    batch_size: int = 16
     optimizer: str = "adamw"
     lr: float = 0.016
     momentum: float = 0.9
@@ -240,7 +242,7 @@ def _top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def _train_epochs(
     config: FinetuneConfig,
-    parameters: torch.nn.Module,
+    trainable: torch.nn.Module,
     step_fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]],
     labels: torch.Tensor,
     generator: torch.Generator,
@@ -248,7 +250,7 @@ def _train_epochs(
 ) -> list[dict]:
     """The loop shared by both modes: `step_fn(indices, generator)` returns (loss, logits)."""
     optimizer = timm.optim.create_optimizer_v2(
-        parameters, opt=config.optimizer, lr=config.effective_lr,
+        trainable, opt=config.optimizer, lr=config.effective_lr,
         weight_decay=config.weight_decay, momentum=config.momentum,
     )
     steps_per_epoch = math.ceil(len(labels) / config.batch_size)
@@ -304,7 +306,11 @@ def _finetune_linear(
     config: FinetuneConfig, network: torch.nn.Module, data: DownstreamData, size: int,
     device: torch.device, generator: torch.Generator, on_epoch: Callable[[dict], None] | None,
 ) -> tuple[list[dict], float]:
-    """Frozen backbone: features are computed once (no augmentation), only the head trains."""
+    """Frozen backbone: features are computed once (no augmentation), only the head trains.
+
+    Features are standardised with the training set's statistics (as MAE's probe does with a
+    parameter-free BatchNorm), so one learning rate suits backbones of any feature scale.
+    """
     network.eval()
     network.requires_grad_(False)
 
@@ -313,6 +319,9 @@ def _finetune_linear(
 
     train_features = _predict(features, data.train_images, size, device).to(device)
     test_features = _predict(features, data.test_images, size, device).to(device)
+    mean, std = train_features.mean(dim=0), train_features.std(dim=0, unbiased=False) + 1e-6
+    train_features = (train_features - mean) / std
+    test_features = (test_features - mean) / std
     head = network.get_classifier()
     head.requires_grad_(True)
 
