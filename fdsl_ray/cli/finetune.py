@@ -7,9 +7,8 @@ import json
 
 from fdsl_ray.train.downstream import list_downstream
 from fdsl_ray.train.finetune import FinetuneConfig, finetune
-from fdsl_ray.train.models import ModelSpec, list_models
+from fdsl_ray.train.models import ModelSpec, list_models, list_presets
 
-_PRESETS = {"cpu_small": ModelSpec.cpu_small, "cpu_micro": ModelSpec.cpu_micro}
 # CLI option -> FinetuneConfig field, for the options passed through unchanged when given.
 _PASSTHROUGH = ("mode", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
                 "warmup_epochs", "label_smoothing", "image_size", "seed", "data_root", "device")
@@ -39,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", default="digits",
                         help=f"one of {', '.join(list_downstream())} (default: digits)")
     parser.add_argument("--model", default=None,
-                        help="architecture: a preset (" + ", ".join(_PRESETS) + ") or a timm "
+                        help="architecture: a preset (" + ", ".join(list_presets()) + ") or a timm "
                         f"name ({', '.join(list_models())}); default: cpu_small for --scratch, "
                         "the one recorded beside --checkpoint otherwise")
     parser.add_argument("--shots", type=_shots, default=FinetuneConfig.shots,
@@ -65,9 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _model(name: str | None, scratch: bool) -> ModelSpec | None:
     if name is None:
         return ModelSpec.cpu_small() if scratch else None
-    if name in _PRESETS:
-        return _PRESETS[name]()
-    return ModelSpec(name)
+    return ModelSpec.named(name)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,9 +22,17 @@ _ARCHITECTURES: dict[str, dict[str, int]] = {
 _OVERRIDE_FIELDS = ("img_size", "patch_size", "depth", "embed_dim", "num_heads")
 
 
+_PRESETS = ("cpu_small", "cpu_micro")
+
+
 def list_models() -> list[str]:
     """The timm names a spec may use."""
     return sorted(_ARCHITECTURES)
+
+
+def list_presets() -> list[str]:
+    """Named CPU-sized specs, accepted by `ModelSpec.named` as well as the timm names."""
+    return list(_PRESETS)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,16 @@ class ModelSpec:
                 f"unknown model keys {', '.join(unknown)}: allowed keys are {', '.join(allowed)}"
             )
         return cls(**data)
+
+    @classmethod
+    def named(cls, name: str) -> ModelSpec:
+        """A preset ("cpu_small", "cpu_micro") or a timm name without overrides."""
+        if name in _PRESETS:
+            return getattr(cls, name)()
+        if name not in _ARCHITECTURES:
+            raise ValueError(f"model {name!r} is unknown: must be a preset "
+                             f"({', '.join(_PRESETS)}) or one of {', '.join(list_models())}")
+        return cls(name)
 
     @classmethod
     def cpu_small(cls) -> ModelSpec:

@@ -154,7 +154,7 @@ def test_cli_checkpoint_linear(checkpoint, capsys):
     ("argv", "message"),
     [
         (["--scratch", "--dataset", "mnist"], "dataset='mnist' is not allowed"),
-        (["--scratch", "--model", "vit_huge"], "model name='vit_huge' is unknown"),
+        (["--scratch", "--model", "vit_huge"], "model 'vit_huge' is unknown: must be a preset"),
         (["--checkpoint", "{checkpoint}", "--model", "cpu_small"],
          "exported for another architecture"),
         (["--scratch", "--dataset", "cifar10", "--data-root", "{tmp}"],

@@ -44,6 +44,14 @@ def test_unknown_model_name_lists_allowed_names():
         assert name in message
 
 
+def test_named_accepts_presets_and_timm_names():
+    assert ModelSpec.named("cpu_small") == ModelSpec.cpu_small()
+    assert ModelSpec.named("vit_small_patch16_224") == ModelSpec("vit_small_patch16_224")
+    with pytest.raises(ValueError, match="model 'cpu_large' is unknown: must be a preset "
+                                         r"\(cpu_small, cpu_micro\) or one of vit_base"):
+        ModelSpec.named("cpu_large")
+
+
 def test_unknown_keys_in_dict_are_named():
     with pytest.raises(ValueError, match="unknown model keys width.*allowed keys are name"):
         ModelSpec.from_dict({"name": "vit_tiny_patch16_224", "width": 3})
