@@ -1,0 +1,84 @@
+"""What every generator shares: the common config fields and the render contract."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fdsl_ray.formulas.validation import check_int
+
+MAX_IMAGE_SIZE = 4096
+MAX_POINTS = 10_000_000
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Common fields. Subclasses add their own, all with defaults, and extend the checks."""
+
+    image_size: int = 224
+    n_points: int = 100_000
+    seed: int = 0
+    num_categories: int = 1000
+    images_per_category: int = 1
+
+    def __post_init__(self) -> None:
+        check_int("image_size", self.image_size, 8, MAX_IMAGE_SIZE)
+        check_int("n_points", self.n_points, 1, MAX_POINTS)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_int("num_categories", self.num_categories, 1)
+        check_int("images_per_category", self.images_per_category, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Generator(ABC):
+    """Renders images as a pure function of (config, label, instance).
+
+    `images_per_category` is the size of a stored dataset; any instance id >= 0 is valid, and
+    ids at or beyond it are fresh instances (new patch masks, flips, viewpoints), which is how
+    a stream augments from the formula itself.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        self.settings = config
+
+    @property
+    def num_classes(self) -> int:
+        return self.settings.num_categories
+
+    @property
+    def image_size(self) -> int:
+        return self.settings.image_size
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """A plain dict that `create_generator(**config)` turns back into this generator."""
+        return {"name": self.name, **self.settings.to_dict()}
+
+    def render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
+        """uint8 images of shape [B, image_size, image_size], one per (label, instance)."""
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        instances = np.asarray(instances, dtype=np.int64).reshape(-1)
+        if labels.shape != instances.shape:
+            raise ValueError(
+                f"labels ({labels.size}) and instances ({instances.size}) differ in length"
+            )
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            bad = labels[(labels < 0) | (labels >= self.num_classes)][0]
+            raise ValueError(f"label={bad} is out of range: must be in [0, {self.num_classes - 1}]")
+        if instances.size and instances.min() < 0:
+            raise ValueError(f"instance={instances.min()} is out of range: must be >= 0")
+        images = self._render(labels, instances)
+        assert images.dtype == np.uint8 and images.shape == (labels.size, *2 * (self.image_size,))
+        return images
+
+    @abstractmethod
+    def _render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
+        """Render validated int64 ids; subclasses implement only this."""

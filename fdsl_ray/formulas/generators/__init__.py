@@ -1,0 +1,1 @@
+"""One module per generator; each registers itself with `register_generator` on import."""
