@@ -1,0 +1,1 @@
+"""Studies: Ray Tune + Optuna searches over synthetic pre-training data, and their reports."""
