@@ -1,0 +1,214 @@
+"""3-D iterated function systems: sampling, point clouds and perspective rasterisation.
+
+A system is N affine maps x -> A x + b in 3-D, stored as rows of 12 numbers (A row-major in
+columns 0-8, b in columns 9-11), each map chosen with probability proportional to |det A|.
+The kernels are single-threaded numba, one call per batch; every random draw comes from a
+counter-based key (rng.draw_uniform / draw_bits), so a cloud or an image is a pure function of
+its key whatever the batch it is rendered in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from fdsl_ray.formulas.rng import draw_bits, draw_uniform
+
+PARAMS_PER_MAP = 12
+
+
+@dataclass(frozen=True)
+class System3D:
+    """One 3-D IFS: params [N, 12] (A row-major, then b) and map probabilities [N]."""
+
+    params: np.ndarray
+    probabilities: np.ndarray
+
+    @property
+    def num_maps(self) -> int:
+        return int(self.params.shape[0])
+
+    @classmethod
+    def from_params(cls, params: np.ndarray) -> System3D:
+        """Probabilities proportional to |det A|; ValueError for a system of singular maps."""
+        params = np.ascontiguousarray(params, dtype=np.float64)
+        if params.ndim != 2 or params.shape[1] != PARAMS_PER_MAP or params.shape[0] < 1:
+            raise ValueError(f"params shape {params.shape} must be [N >= 1, {PARAMS_PER_MAP}]")
+        dets = np.abs(np.linalg.det(params[:, :9].reshape(-1, 3, 3)))
+        total = dets.sum()
+        if not np.isfinite(total) or total <= 0.0:
+            raise ValueError("every map of the system is singular: no probabilities")
+        return cls(params, dets / total)
+
+    def scaled(self, map_index: int, param_index: int, weight: float) -> System3D:
+        """The same system with one parameter of one map multiplied by `weight`.
+
+        Probabilities are kept from the unweighted system, as the references do for instances.
+        """
+        params = self.params.copy()
+        params[map_index, param_index] *= weight
+        return System3D(params, self.probabilities)
+
+
+def sample_system(rng: np.random.Generator, min_maps: int, max_maps: int) -> System3D | None:
+    """N ~ randint(min_maps, max_maps) maps with 12 numbers ~ U(-1, 1); None if all singular."""
+    num_maps = int(rng.integers(min_maps, max_maps + 1))
+    params = rng.uniform(-1.0, 1.0, size=(num_maps, PARAMS_PER_MAP))
+    try:
+        return System3D.from_params(params)
+    except ValueError:
+        return None
+
+
+@numba.njit(cache=True)
+def _chaos_game(params: np.ndarray, cumulative: np.ndarray, key: np.uint64,
+                out: np.ndarray) -> None:
+    """Fill out [n, 3] with the chaos game from the origin, keeping every point."""
+    num_maps = params.shape[0]
+    x = 0.0
+    y = 0.0
+    z = 0.0
+    for i in range(out.shape[0]):
+        u = draw_uniform(key, np.uint64(i))
+        m = 0
+        while m < num_maps - 1 and u >= cumulative[m]:
+            m += 1
+        p = params[m]
+        nx = p[0] * x + p[1] * y + p[2] * z + p[9]
+        ny = p[3] * x + p[4] * y + p[5] * z + p[10]
+        nz = p[6] * x + p[7] * y + p[8] * z + p[11]
+        x = nx
+        y = ny
+        z = nz
+        out[i, 0] = x
+        out[i, 1] = y
+        out[i, 2] = z
+
+
+@numba.njit(cache=True)
+def _normalise(points: np.ndarray) -> bool:
+    """In place: min-max into [-1, 1] with one scale for all axes, then centre on the centroid.
+
+    Non-finite points (a diverging system) are left as they are and ignored; returns False when
+    no finite extent remains (nothing to draw).
+    """
+    low = np.inf
+    high = -np.inf
+    for i in range(points.shape[0]):
+        for axis in range(3):
+            v = points[i, axis]
+            if np.isfinite(v):
+                low = min(low, v)
+                high = max(high, v)
+    if not (high > low) or not np.isfinite(high - low):
+        return False
+    scale = 2.0 / (high - low)
+    sums = np.zeros(3)
+    count = 0
+    for i in range(points.shape[0]):
+        finite = True
+        for axis in range(3):
+            if not np.isfinite(points[i, axis]):
+                finite = False
+        if finite:
+            for axis in range(3):
+                points[i, axis] = (points[i, axis] - low) * scale - 1.0
+                sums[axis] += points[i, axis]
+            count += 1
+    for i in range(points.shape[0]):
+        for axis in range(3):
+            points[i, axis] -= sums[axis] / count
+    return True
+
+
+def point_cloud(system: System3D, key: int, n_points: int) -> np.ndarray:
+    """n_points x 3 normalised and centred cloud; NaN rows mark points of a diverging system."""
+    points = np.empty((n_points, 3))
+    _chaos_game(system.params, np.cumsum(system.probabilities), np.uint64(key), points)
+    if not _normalise(points):
+        points[:] = np.nan
+    points[~np.isfinite(points).all(axis=1)] = np.nan
+    return points
+
+
+def axis_variances(points: np.ndarray) -> np.ndarray:
+    """Variance along x, y, z of the finite points (zeros when none are finite)."""
+    finite = points[np.isfinite(points).all(axis=1)]
+    return finite.var(axis=0) if len(finite) else np.zeros(3)
+
+
+def view_rotation(azimuth: float, elevation: float) -> np.ndarray:
+    """Rotation that puts a camera at (azimuth, elevation) on the +z axis, y up."""
+    ca, sa = np.cos(azimuth), np.sin(azimuth)
+    ce, se = np.cos(elevation), np.sin(elevation)
+    about_y = np.array([[ca, 0.0, -sa], [0.0, 1.0, 0.0], [sa, 0.0, ca]])
+    about_x = np.array([[1.0, 0.0, 0.0], [0.0, ce, -se], [0.0, se, ce]])
+    return about_x @ about_y
+
+
+@numba.njit(cache=True)
+def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.ndarray,
+                  point_keys: np.ndarray, patch_keys: np.ndarray, rotations: np.ndarray,
+                  n_points: int, camera_distance: float, focal: float, gray: int,
+                  patch: bool, out: np.ndarray) -> None:
+    """Render image b from maps map_offsets[b]:map_offsets[b+1] seen through rotations[b]."""
+    size = out.shape[1]
+    points = np.empty((n_points, 3))
+    half = 0.5 * size
+    value = np.uint8(gray)
+    for b in range(out.shape[0]):
+        start = map_offsets[b]
+        stop = map_offsets[b + 1]
+        _chaos_game(params[start:stop], cumulative[start:stop], point_keys[b], points)
+        if not _normalise(points):
+            continue
+        r = rotations[b]
+        for i in range(n_points):
+            x0 = points[i, 0]
+            y0 = points[i, 1]
+            z0 = points[i, 2]
+            if not (np.isfinite(x0) and np.isfinite(y0) and np.isfinite(z0)):
+                continue
+            x = r[0, 0] * x0 + r[0, 1] * y0 + r[0, 2] * z0
+            y = r[1, 0] * x0 + r[1, 1] * y0 + r[1, 2] * z0
+            z = r[2, 0] * x0 + r[2, 1] * y0 + r[2, 2] * z0
+            depth = camera_distance - z
+            if depth <= 1e-6:
+                continue
+            col = int(np.floor(half + half * focal * x / depth))
+            row = int(np.floor(half - half * focal * y / depth))
+            if patch:
+                mask = np.int64(draw_bits(patch_keys[b], np.uint64(i)) % np.uint64(511)) + 1
+                for cell in range(9):
+                    if (mask >> cell) & 1:
+                        rr = row + cell // 3 - 1
+                        cc = col + cell % 3 - 1
+                        if 0 <= rr < size and 0 <= cc < size:
+                            out[b, rr, cc] = value
+            elif 0 <= row < size and 0 <= col < size:
+                out[b, row, col] = value
+
+
+def render_views(systems: list[System3D], point_keys: np.ndarray, patch_keys: np.ndarray,
+                 rotations: np.ndarray, *, n_points: int, image_size: int,
+                 camera_distance: float, fov_degrees: float, gray: int,
+                 patch: bool) -> np.ndarray:
+    """uint8 [B, S, S]: system b's cloud under rotations[b], perspective camera on the +z axis.
+
+    The camera sits at distance `camera_distance` from the origin and sees `fov_degrees` across
+    the image; points are `gray` on black, single pixels or 3x3 patches with a random non-empty
+    mask per point (FractalDB's patch rendering).
+    """
+    out = np.zeros((len(systems), image_size, image_size), dtype=np.uint8)
+    if not systems:
+        return out
+    params = np.concatenate([s.params for s in systems])
+    cumulative = np.concatenate([np.cumsum(s.probabilities) for s in systems])
+    map_offsets = np.concatenate([[0], np.cumsum([s.num_maps for s in systems])]).astype(np.int64)
+    focal = 1.0 / np.tan(np.radians(fov_degrees) / 2.0)
+    _render_batch(params, map_offsets, cumulative, point_keys.astype(np.uint64),
+                  patch_keys.astype(np.uint64), np.ascontiguousarray(rotations, np.float64),
+                  n_points, float(camera_distance), float(focal), int(gray), bool(patch), out)
+    return out
