@@ -1,0 +1,275 @@
+"""A study: the synthetic data to search over, the budget, the objective and the resources.
+
+Everything is checked here, before a trial starts, so that a bad spec fails in a second with a
+message that names the field rather than an hour later inside a trial.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fdsl_ray.formulas import create_generator, generator_class, list_generators
+from fdsl_ray.formulas.validation import check_choice, check_float, check_int
+from fdsl_ray.study import space as spaces
+from fdsl_ray.train import PretrainConfig
+from fdsl_ray.train.finetune import FinetuneConfig
+
+SAMPLERS = ("tpe", "grid", "nsga2")
+SECOND_OBJECTIVES = ("synthetic_images", "compute_seconds")
+OBJECTIVE = "top1"
+OBJECTIVE_MODE = "max"
+SECOND_OBJECTIVE_MODE = "min"
+# Ray Data's read and map tasks need a CPU beside the trial, the workers and the data actors;
+# without it a stream stays backpressured forever on a small cluster.
+DATA_TASK_CPUS = 1.0
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """One study. `generator` is the base generator config (with "name"); `space` maps searched
+    parameters to distributions (see fdsl_ray.study.space); `pretrain` / `finetune` are
+    PretrainConfig / FinetuneConfig dicts (missing keys take those classes' defaults).
+
+    The objective is downstream top-1 (maximised); `second_objective` adds "synthetic_images"
+    (categories x images per category) or "compute_seconds" (pre-training + fine-tuning),
+    minimised, for a multi-objective search. `max_concurrent` None runs as many trials at once
+    as the cluster can hold with all their nested Train and Data work.
+    """
+
+    name: str
+    generator: dict[str, Any]
+    space: dict[str, dict[str, Any]]
+    sampler: str = "tpe"
+    num_samples: int = 8
+    max_concurrent: int | None = None
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+    second_objective: str | None = None
+    asha: bool = False
+    asha_grace_period: int = 1
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    finetune: dict[str, Any] = field(default_factory=dict)
+    trial_cpus: float = 1.0
+    max_failures: int = 1
+    seed: int = 0
+    storage: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(f"name={self.name!r} must be 1-100 characters from letters, digits, "
+                             "'_', '.' and '-', starting with a letter or digit")
+        self._check_generator()
+        check_choice("sampler", self.sampler, SAMPLERS)
+        check_int("num_samples", self.num_samples, 1, 100_000)
+        if self.max_concurrent is not None:
+            check_int("max_concurrent", self.max_concurrent, 1, 10_000)
+        if self.second_objective is not None:
+            check_choice("second_objective", self.second_objective, SECOND_OBJECTIVES)
+        if not isinstance(self.asha, bool):
+            raise ValueError(f"asha={self.asha!r} must be true or false")
+        check_float("trial_cpus", self.trial_cpus, 0, 1024, low_open=True)
+        check_int("max_failures", self.max_failures, 0, 100)
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        if self.storage is not None and (not isinstance(self.storage, str) or "://" not in
+                                         self.storage):
+            raise ValueError(f"storage={self.storage!r} must be an SQLAlchemy URL such as "
+                             "'sqlite:///optuna.db' or 'postgresql://user@host/db'")
+        FinetuneConfig.from_dict(self.finetune)
+        base_pretrain = PretrainConfig.from_dict(self.pretrain)
+        self._check_space()
+        if self.sampler == "grid" and self.num_samples > spaces.grid_size(self.space):
+            raise ValueError(f"num_samples={self.num_samples} is out of range: the grid has "
+                             f"{spaces.grid_size(self.space)} points")
+        self._check_points()
+        if self.asha:
+            epochs = min(self.pretrain_values("epochs", base_pretrain.epochs))
+            check_int("asha_grace_period", self.asha_grace_period, 1, epochs)
+
+    # --- parameter routing -------------------------------------------------------------------
+
+    @property
+    def generator_names(self) -> list[str]:
+        """Every generator a trial may use: the base one, or the "generator" choices."""
+        searched = self.space.get(spaces.GENERATOR_PARAM)
+        return list(searched["choices"]) if searched else [self.generator["name"]]
+
+    def generator_params(self) -> list[str]:
+        keys = spaces.generator_keys(self.generator_names)
+        return [name for name in self.space if name in keys]
+
+    def pretrain_params(self) -> list[str]:
+        generator_keys = spaces.generator_keys(self.generator_names)
+        pretrain_keys = {item.name for item in fields(PretrainConfig)}
+        return [name for name in self.space
+                if name not in generator_keys and name in pretrain_keys]
+
+    def generator_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The trial's generator config: base config, then sampled values, keeping only the
+        keys the chosen generator has (a joint search samples delta even for fractaldb)."""
+        name = params.get(spaces.GENERATOR_PARAM, self.generator["name"])
+        keys = spaces.generator_keys([name])
+        merged = {**self.generator, **{k: v for k, v in params.items() if k in keys}}
+        return {"name": name, **{k: v for k, v in merged.items() if k in keys}}
+
+    def pretrain_config(self, params: dict[str, Any]) -> PretrainConfig:
+        searched = {name: params[name] for name in self.pretrain_params() if name in params}
+        return PretrainConfig.from_dict({**self.pretrain, **searched})
+
+    def finetune_config(self) -> FinetuneConfig:
+        return FinetuneConfig.from_dict(self.finetune)
+
+    def pretrain_values(self, key: str, default: Any) -> list[Any]:
+        """The values a pre-training key can take in this study (its bounds when searched)."""
+        if key in self.pretrain_params():
+            return spaces.bounds(self.space[key])
+        return [self.pretrain.get(key, default)]
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """(metric, mode) pairs: top1 first, then the optional second objective."""
+        pairs = [(OBJECTIVE, OBJECTIVE_MODE)]
+        if self.second_objective:
+            pairs.append((self.second_objective, SECOND_OBJECTIVE_MODE))
+        return pairs
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def trial_resources(self) -> dict[str, float]:
+        """What one trial holds at its peak: the trial itself, its Train workers (their own
+        placement group, invisible to Tune), its data actors and Ray Data's tasks."""
+        need = {"CPU": 0.0, "GPU": 0.0}
+        for params in self._corner_params():
+            config = self.pretrain_config(params)
+            cpus = (self.trial_cpus + config.num_workers * config.cpus_per_worker
+                    + config.num_data_actors * config.cpus_per_data_actor + DATA_TASK_CPUS)
+            need["CPU"] = max(need["CPU"], cpus)
+            need["GPU"] = max(need["GPU"], float(config.num_workers if config.use_gpu else 0))
+        return need
+
+    def concurrency(self, cluster: dict[str, float]) -> int:
+        """How many trials may run at once on `cluster` (ray.cluster_resources()); refuses a
+        spec whose single trial the cluster cannot hold, since that would hang, not fail."""
+        need = self.trial_resources()
+        limits = []
+        for resource, amount in need.items():
+            have = float(cluster.get(resource, 0.0))
+            if amount > have:
+                raise ValueError(
+                    f"each trial needs {amount:g} {resource} (trial_cpus={self.trial_cpus:g}, "
+                    f"pre-training workers, data actors and {DATA_TASK_CPUS:g} CPU for data "
+                    f"tasks) but the cluster has {have:g}: lower pretrain.num_workers, "
+                    "num_data_actors or cpus_per_*, or add nodes")
+            if amount > 0:
+                limits.append(math.floor(have / amount + 1e-9))
+        fits = min(limits) if limits else 1
+        wanted = self.max_concurrent if self.max_concurrent is not None else fits
+        return max(1, min(wanted, fits, self.num_samples))
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def _check_generator(self) -> None:
+        if not isinstance(self.generator, dict) or "name" not in self.generator:
+            raise ValueError(f"generator={self.generator!r} must be a config dict with a "
+                             f"'name' (one of {', '.join(list_generators())})")
+        config = dict(self.generator)
+        create_generator(**config)
+
+    def _check_space(self) -> None:
+        if not isinstance(self.space, dict) or not self.space:
+            raise ValueError("space is empty: give at least one parameter to search, e.g. "
+                             "{'delta': {'type': 'float', 'low': 0.01, 'high': 0.4}}")
+        for param, distribution in self.space.items():
+            spaces.check_distribution(param, distribution)
+        searched = self.space.get(spaces.GENERATOR_PARAM)
+        if searched is not None:
+            if searched["type"] != "categorical":
+                raise ValueError("space.generator must be categorical (generator names)")
+            for name in searched["choices"]:
+                generator_class(name)
+        known = set(self.generator_params()) | set(self.pretrain_params()) | {
+            spaces.GENERATOR_PARAM}
+        unknown = sorted(set(self.space) - known)
+        if unknown:
+            pretrain_keys = sorted(item.name for item in fields(PretrainConfig))
+            raise ValueError(
+                f"space: unknown parameter(s) {', '.join(unknown)}: allowed are 'generator', "
+                f"the keys of {', '.join(self.generator_names)} "
+                f"({', '.join(sorted(spaces.generator_keys(self.generator_names)))}) and "
+                f"pre-training keys ({', '.join(pretrain_keys)})")
+        for params in self._corner_params():
+            self._check_params(params, "space")
+
+    def _corner_params(self) -> list[dict[str, Any]]:
+        """One assignment per extreme value of each parameter, others at their first extreme:
+        enough to find a bound the generator or pre-training config rejects."""
+        first = {name: spaces.bounds(spec)[0] for name, spec in self.space.items()}
+        corners = [first]
+        for name, spec in self.space.items():
+            corners += [{**first, name: value} for value in spaces.bounds(spec)[1:]]
+        return corners
+
+    def _check_params(self, params: dict[str, Any], where: str) -> None:
+        names = [params.get(spaces.GENERATOR_PARAM, self.generator["name"])]
+        if spaces.GENERATOR_PARAM in self.space and spaces.GENERATOR_PARAM not in params:
+            names = self.generator_names
+        for name in names:
+            config = self.generator_config({**params, spaces.GENERATOR_PARAM: name})
+            try:
+                create_generator(**config)
+            except ValueError as error:
+                raise ValueError(f"{where}: {params} gives an invalid {name} config: {error}") \
+                    from None
+        try:
+            self.pretrain_config(params)
+        except ValueError as error:
+            raise ValueError(f"{where}: {params} gives an invalid pretrain config: {error}") \
+                from None
+
+    def _check_points(self) -> None:
+        if not isinstance(self.points_to_evaluate, (list, tuple)):
+            raise ValueError(f"points_to_evaluate={self.points_to_evaluate!r} must be a list "
+                             "of {parameter: value} dicts")
+        for index, point in enumerate(self.points_to_evaluate):
+            where = f"points_to_evaluate[{index}]"
+            if not isinstance(point, dict) or not point:
+                raise ValueError(f"{where}={point!r} must be a non-empty dict")
+            unknown = sorted(set(point) - set(self.space))
+            if unknown:
+                raise ValueError(f"{where}: {', '.join(unknown)} not in the space "
+                                 f"({', '.join(self.space)})")
+            for name, value in point.items():
+                if not spaces.contains(self.space[name], value):
+                    raise ValueError(f"{where}: {name}={value!r} is outside the space "
+                                     f"{self.space[name]}")
+            self._check_params(point, where)
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudySpec:
+        allowed = [item.name for item in fields(cls)]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown study keys {', '.join(unknown)}: allowed keys are "
+                             f"{', '.join(allowed)}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        """Write spec.json atomically (a temp name, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> StudySpec:
+        return cls.from_dict(json.loads(Path(path).read_text()))
