@@ -1,0 +1,336 @@
+"""Content-addressed Parquet stores of rendered images: shards plus a manifest written last.
+
+Layout: ROOT/<name>-<hash12>/part-00000.parquet ... manifest.json. hash12 is the sha256 of the
+canonical JSON of {format, config}, so the same config always maps to the same directory and
+is reused (across trials, re-runs, or by path on shared storage). Each shard holds columns
+image (binary: the raw H*W uint8 bytes, row-major), label and instance (int64); the image shape
+is in the manifest and in each shard's Parquet key-value metadata (fdsl.image_shape), so
+outside tools can read shards with pyarrow or pandas alone. A directory is complete only once
+manifest.json exists, and it is written last, inside a temp directory renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fdsl_ray.data.stream import build_generator, images_per_epoch, synthetic_dataset
+from fdsl_ray.formulas import Generator
+from fdsl_ray.formulas.validation import check_choice, check_int
+
+STORE_FORMAT = 1
+MANIFEST = "manifest.json"
+SHARD_BYTES = 64 * 2**20
+COMPRESSIONS = ("zstd", "none")
+_HASH_CHUNK = 8 * 2**20
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps({"format": STORE_FORMAT, "config": config}, sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def store_path_for(generator: dict[str, Any], root: str | os.PathLike) -> Path:
+    """Where the store of this config lives under root (defaults filled in before hashing)."""
+    config = build_generator(generator).config
+    return Path(root) / f"{config['name']}-{config_hash(config)}"
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise ValueError(f"{path} has no {MANIFEST}: it is not a store, or a partial one "
+                         "(interrupted while being written)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{manifest_path} is unreadable: {error}") from None
+    if manifest.get("format") != STORE_FORMAT:
+        raise ValueError(f"{manifest_path}: format={manifest.get('format')!r} is not supported: "
+                         f"must be {STORE_FORMAT}")
+    return manifest
+
+
+def check_store(path: Path, manifest: dict[str, Any], *, checksums: bool) -> None:
+    """Every shard the manifest lists must be there with its size (and sha256 if checksums)."""
+    config = manifest["config"]
+    expected_dir = f"{config['name']}-{config_hash(config)}"
+    if path.name.startswith(f"{config['name']}-") and path.name != expected_dir:
+        raise ValueError(f"{path}: its manifest belongs to another config (expected directory "
+                         f"{expected_dir})")
+    for shard in manifest["shards"]:
+        shard_path = path / shard["file"]
+        if not shard_path.is_file():
+            raise ValueError(f"{path}: shard {shard['file']} is missing")
+        if shard_path.stat().st_size != shard["bytes"]:
+            raise ValueError(f"{path}: shard {shard['file']} is corrupt: "
+                             f"{shard_path.stat().st_size} bytes, manifest says {shard['bytes']}")
+        if checksums and file_sha256(shard_path) != shard["sha256"]:
+            raise ValueError(f"{path}: shard {shard['file']} is corrupt: sha256 differs from "
+                             "the manifest")
+
+
+def find_store(generator: dict[str, Any], root: str | os.PathLike) -> Path | None:
+    """The complete store of this config under root, None if there is none yet.
+
+    Raises if the directory holds another config's manifest or a damaged store: neither is
+    ever silently used or overwritten.
+    """
+    config = build_generator(generator).config
+    path = store_path_for(config, root)
+    if not (path / MANIFEST).is_file():
+        return None
+    manifest = load_manifest(path)
+    if manifest["config"] != json.loads(json.dumps(config)):
+        raise ValueError(f"{path}: its manifest belongs to another config "
+                         f"({manifest['config']}); refusing to reuse or replace it")
+    check_store(path, manifest, checksums=False)
+    return path
+
+
+def check_root_writable(root: str | os.PathLike) -> Path:
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"out={str(root)!r} cannot be created: {error.strerror}") from None
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise ValueError(f"out={str(root)!r} is not a writable directory")
+    return root
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How shards are written; neither field changes the stored images, so neither is hashed."""
+
+    compression: str = "zstd"
+    shard_bytes: int = SHARD_BYTES
+
+    def __post_init__(self) -> None:
+        check_choice("compression", self.compression, COMPRESSIONS)
+        check_int("shard_bytes", self.shard_bytes, 1)
+
+
+def _library_versions() -> dict[str, str]:
+    import numba
+    import ray
+
+    import fdsl_ray
+
+    return {"numpy": np.__version__, "numba": numba.__version__, "pyarrow": pa.__version__,
+            "ray": ray.__version__,
+            "fdsl_ray": getattr(fdsl_ray, "__version__", _package_version())}
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fdsl-ray")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _ShardWriter:
+    """Collects rendered rows into fixed-size shards in row-id order, whatever order they come.
+
+    Shard k holds ids [k * rows, (k + 1) * rows), so the bytes of a store do not depend on how
+    many actors rendered it or in which order batches finished.
+    """
+
+    def __init__(self, directory: Path, gen: Generator, options: StoreOptions) -> None:
+        self.directory = directory
+        self.size = gen.image_size
+        self.total = images_per_epoch(gen)
+        self.num_classes = gen.num_classes
+        self.rows_per_shard = max(1, options.shard_bytes // (self.size * self.size))
+        self.compression = None if options.compression == "none" else options.compression
+        self.pending: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.pending_rows: dict[int, int] = {}
+        self.shards: dict[int, dict[str, Any]] = {}
+        self.metadata = {b"fdsl.image_shape": json.dumps([self.size, self.size]).encode(),
+                         b"fdsl.image_dtype": b"uint8",
+                         b"fdsl.config": json.dumps(gen.config, sort_keys=True).encode()}
+
+    def shard_rows(self, index: int) -> int:
+        start = index * self.rows_per_shard
+        return min(self.rows_per_shard, self.total - start)
+
+    def add(self, batch: dict[str, np.ndarray]) -> None:
+        ids = batch["instance"] * self.num_classes + batch["label"]
+        shard_of = ids // self.rows_per_shard
+        for index in np.unique(shard_of).tolist():
+            mask = shard_of == index
+            self.pending.setdefault(index, []).append((ids[mask], batch["image"][mask]))
+            self.pending_rows[index] = self.pending_rows.get(index, 0) + int(mask.sum())
+            if self.pending_rows[index] == self.shard_rows(index):
+                self._write(index)
+
+    def _write(self, index: int) -> None:
+        parts = self.pending.pop(index)
+        del self.pending_rows[index]
+        ids = np.concatenate([part[0] for part in parts])
+        images = np.concatenate([part[1] for part in parts])
+        order = np.argsort(ids, kind="stable")
+        ids, images = ids[order], np.ascontiguousarray(images[order])
+        expected = np.arange(index * self.rows_per_shard,
+                             index * self.rows_per_shard + self.shard_rows(index))
+        if not np.array_equal(ids, expected):
+            raise RuntimeError(f"shard {index}: rendered rows are not the expected id range")
+        pixels = self.size * self.size
+        offsets = np.arange(0, (len(ids) + 1) * pixels, pixels, dtype=np.int64)
+        image_column = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), len(ids), [None, pa.py_buffer(offsets), pa.py_buffer(images)]
+        )
+        table = pa.table({"image": image_column, "label": ids % self.num_classes,
+                          "instance": ids // self.num_classes}).replace_schema_metadata(
+            self.metadata)
+        name = shard_name(index)
+        path = self.directory / name
+        pq.write_table(table, path, compression=self.compression, use_dictionary=False,
+                       write_statistics=False)
+        labels = ids % self.num_classes
+        self.shards[index] = {"file": name, "rows": len(ids), "bytes": path.stat().st_size,
+                              "sha256": file_sha256(path),
+                              "label_counts": np.bincount(labels, minlength=self.num_classes)}
+
+    def finish(self) -> list[dict[str, Any]]:
+        expected = -(-self.total // self.rows_per_shard)
+        if self.pending or len(self.shards) != expected:
+            raise RuntimeError(f"only {len(self.shards)} of {expected} shards were completed")
+        return [self.shards[index] for index in range(expected)]
+
+
+def _write_manifest(directory: Path, gen: Generator, shards: list[dict[str, Any]],
+                    options: StoreOptions, seconds: float) -> None:
+    counts = sum(shard.pop("label_counts") for shard in shards)
+    manifest = {
+        "format": STORE_FORMAT,
+        "config": gen.config,
+        "config_hash": config_hash(gen.config),
+        "seed": gen.settings.seed,
+        "num_images": images_per_epoch(gen),
+        "num_classes": gen.num_classes,
+        "label_counts": [int(count) for count in counts],
+        "image_shape": [gen.image_size, gen.image_size],
+        "image_dtype": "uint8",
+        "image_encoding": "raw row-major uint8 bytes in a binary column",
+        "compression": options.compression,
+        "shards": shards,
+        "versions": _library_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "render_seconds": round(seconds, 3),
+    }
+    temp = directory / f"{MANIFEST}.tmp"
+    temp.write_text(json.dumps(manifest, indent=2))
+    os.replace(temp, directory / MANIFEST)
+
+
+def ensure_store(
+    generator: dict[str, Any],
+    root: str | os.PathLike,
+    *,
+    num_actors: int | None = None,
+    progress: bool = True,
+    options: StoreOptions | None = None,
+) -> Path:
+    """The store of this config under root: reused if complete, rendered otherwise."""
+    options = options or StoreOptions()
+    gen = build_generator(generator)
+    if num_actors is not None:
+        check_int("num_actors", num_actors, 1)
+    root = check_root_writable(root)
+    existing = find_store(gen.config, root)
+    if existing is not None:
+        return existing
+    path = store_path_for(gen.config, root)
+    temp = root / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    try:
+        _render_into(temp, gen, num_actors, progress, options)
+        if path.exists():
+            # Partial (no manifest): never used, so replaced. A complete one that appeared
+            # meanwhile (a concurrent writer of the same config) is kept and ours dropped.
+            if find_store(gen.config, root) is not None:
+                return path
+            shutil.rmtree(path)
+        try:
+            os.rename(temp, path)
+        except OSError:
+            if find_store(gen.config, root) is None:
+                raise
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+    return path
+
+
+def _render_into(directory: Path, gen: Generator, num_actors: int | None, progress: bool,
+                 options: StoreOptions) -> None:
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    writer = _ShardWriter(directory, gen, options)
+    dataset = synthetic_dataset(gen.config, num_actors=num_actors,
+                                batch_size=min(64, writer.rows_per_shard))
+    with tqdm(total=writer.total, unit="img", disable=not progress, smoothing=0.1,
+              desc=f"rendering {directory.name.lstrip('.').split('.tmp-')[0]}") as bar:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy",
+                                          prefetch_batches=4):
+            writer.add(batch)
+            bar.update(len(batch["label"]))
+    _write_manifest(directory, gen, writer.finish(), options, time.perf_counter() - start)
+
+
+def _decode_images(batch: pa.Table, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    column = batch.column("image").combine_chunks()
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64)[column.offset:][: len(column) + 1]
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)
+    pixels = shape[0] * shape[1]
+    if not np.array_equal(np.diff(offsets), np.full(len(column), pixels)):
+        raise ValueError(f"stored images are not {shape[0]}x{shape[1]} uint8")
+    images = data[offsets[0]: offsets[0] + len(column) * pixels].reshape(len(column), *shape)
+    return {"image": images.copy(), "label": batch.column("label").to_numpy(),
+            "instance": batch.column("instance").to_numpy()}
+
+
+def read_store(path: str | os.PathLike, *, verify: bool = True):
+    """A Ray Dataset of a store (image uint8 [H, W], label, instance), checked first.
+
+    verify=True checks every shard's sha256 against the manifest (reads each shard once);
+    verify=False checks only presence and size.
+    """
+    import ray
+
+    path = Path(path)
+    manifest = load_manifest(path)
+    check_store(path, manifest, checksums=verify)
+    shape = tuple(manifest["image_shape"])
+    files = [str(path / shard["file"]) for shard in manifest["shards"]]
+    return ray.data.read_parquet(files).map_batches(
+        _decode_images, batch_format="pyarrow", fn_kwargs={"shape": shape}
+    )
