@@ -1,0 +1,28 @@
+"""`fdsl report`: the markdown report (with PNG plots) of a study directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from fdsl_ray.study.report import write_report
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write a markdown report with plots for a study directory",
+        description="Read a study directory (spec.json, results.parquet, optuna.db) and write "
+        "report.md with PNG plots: the objective against each searched parameter, the Pareto "
+        "front for two objectives, Optuna parameter importances, the best configuration, all "
+        "trials, failed trials and the Ray overhead.",
+    )
+    parser.add_argument("study_dir", metavar="STUDY_DIR", help="the study's directory")
+    parser.add_argument("--out", default=None,
+                        help="folder for report.md and the PNGs (default: STUDY_DIR/report)")
+    parser.set_defaults(func=run, accepts_overrides=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = write_report(args.study_dir, args.out)
+    print(f"report written to {path}")
+    return 0

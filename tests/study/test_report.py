@@ -1,0 +1,167 @@
+"""fdsl report on hand-built study directories: a real Optuna sqlite study and results table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from fdsl_ray.cli import main
+from fdsl_ray.study.report import pareto_mask, write_report
+
+SPACE = {
+    "delta": {"type": "float", "low": 0.01, "high": 0.4, "log": True},
+    "num_categories": {"type": "int", "low": 2, "high": 10, "log": False},
+    "generator": {"type": "categorical", "choices": ["onepfrac", "fractal"]},
+}
+GENERATOR = {"name": "onepfrac", "image_size": 32, "n_points": 1000, "seed": 0}
+TRIALS = [  # delta, num_categories, generator, top1, synthetic_images
+    (0.01, 2, "onepfrac", 31.0, 20),
+    (0.05, 4, "fractal", 55.5, 40),
+    (0.1, 8, "onepfrac", 78.25, 80),
+    (0.2, 10, "fractal", 72.0, 100),
+    (0.4, 6, "onepfrac", 60.0, 120),
+]
+
+
+def _distributions() -> dict[str, optuna.distributions.BaseDistribution]:
+    return {
+        "delta": optuna.distributions.FloatDistribution(0.01, 0.4, log=True),
+        "num_categories": optuna.distributions.IntDistribution(2, 10),
+        "generator": optuna.distributions.CategoricalDistribution(["onepfrac", "fractal"]),
+    }
+
+
+def make_study_dir(root: Path, *, second_metric: str | None = None, trials=TRIALS,
+                   failed: bool = True) -> Path:
+    """What run_study leaves behind: spec.json, optuna.db and results.parquet/csv."""
+    name = "hand_made"
+    directory = root / name
+    directory.mkdir()
+    spec = {"name": name, "generator": GENERATOR, "space": SPACE, "metric": "top1",
+            "mode": "max", "second_metric": second_metric, "second_mode": "min"}
+    (directory / "spec.json").write_text(json.dumps(spec))
+    directions = ["maximize"] + (["minimize"] if second_metric else [])
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{directory / 'optuna.db'}",
+                                directions=directions)
+    rows = []
+    for index, (delta, categories, generator, top1, images) in enumerate(trials):
+        params = {"delta": delta, "num_categories": categories, "generator": generator}
+        values = [top1] + ([images] if second_metric else [])
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=_distributions(),
+                                                  values=values))
+        wall, pretrain, finetune = 100.0 + index, 60.0, 30.0
+        rows.append({"trial_id": f"t{index:05d}", "status": "TERMINATED", "error": "",
+                     "param.delta": delta, "param.num_categories": categories,
+                     "param.generator": generator, "top1": top1, "synthetic_images": images,
+                     "pretrain_loss": 1.5, "pretrain_epochs": 3, "wall_seconds": wall,
+                     "pretrain_compute_seconds": pretrain, "finetune_compute_seconds": finetune,
+                     "overhead_seconds": wall - pretrain - finetune,
+                     "overhead_fraction": (wall - pretrain - finetune) / wall,
+                     "trial_dir": str(directory / f"trial_t{index:05d}")})
+    if failed:
+        rows.append({"trial_id": "tbroken", "status": "ERROR",
+                     "error": "RuntimeError: worker died | exit code 1", "param.delta": 0.3,
+                     "param.num_categories": 3, "param.generator": "fractal",
+                     "top1": float("nan"), "trial_dir": str(directory / "trial_tbroken")})
+    table = pd.DataFrame(rows)
+    table.to_parquet(directory / "results.parquet")
+    table.to_csv(directory / "results.csv", index=False)
+    return directory
+
+
+def test_report_holds_best_config_plots_table_failures_and_overhead(tmp_path):
+    study_dir = make_study_dir(tmp_path)
+    report = write_report(study_dir)
+    assert report == study_dir / "report" / "report.md"
+    text = report.read_text()
+
+    best = text.split("## Best configuration")[1].split("## ")[0]
+    assert "Trial `t00002`: top1 = 78.25" in best
+    assert json.loads(best.split("```json")[1].split("```")[0]) == {
+        "delta": 0.1, "num_categories": 8, "generator": "onepfrac"}
+    assert json.loads(best.split("```json")[2].split("```")[0]) == GENERATOR
+
+    for param in SPACE:
+        png = report.parent / f"objective_vs_{param}.png"
+        assert png.read_bytes().startswith(b"\x89PNG")
+        assert f"]({png.name})" in text
+    assert (report.parent / "param_importances.png").is_file()
+    importances = text.split("## Parameter importances")[1].split("## ")[0]
+    assert all(f"| {param} |" in importances for param in SPACE)
+    assert "Pareto" not in text  # one objective
+
+    trials = text.split("## All trials")[1].split("## ")[0].strip().splitlines()
+    assert len(trials) == 2 + len(TRIALS) + 1
+    assert trials[2].startswith("| t00002 | TERMINATED | 0.1 | 8 | onepfrac | 78.25 |")
+    assert trials[-1].startswith("| tbroken | ERROR |")
+
+    failures = text.split("## Failed trials")[1]
+    assert "### Trial `tbroken`" in failures
+    assert "RuntimeError: worker died | exit code 1" in failures
+
+    overhead = text.split("## Ray overhead")[1].split("## ")[0]
+    fractions = [(100.0 + i - 90.0) / (100.0 + i) for i in range(len(TRIALS))]
+    assert f"{100 * sum(fractions) / len(fractions):.1f} % of trial wall time" in overhead
+    assert "above the 10 % target" in overhead
+    assert not list(report.parent.glob(".*tmp"))
+
+
+def test_two_objectives_draw_the_pareto_front(tmp_path):
+    study_dir = make_study_dir(tmp_path, second_metric="synthetic_images", failed=False)
+    report = write_report(study_dir, tmp_path / "elsewhere")
+    assert report.parent == tmp_path / "elsewhere"
+    text = report.read_text()
+    assert (report.parent / "pareto_front.png").read_bytes().startswith(b"\x89PNG")
+    pareto = text.split("## Pareto front")[1].split("\n## ")[0]
+    # Higher top1 for more images until t00002; t00003 and t00004 use more images and score less.
+    assert "3 of 5 completed trials are on the front" in pareto
+    front_ids = [line.split("|")[1].strip() for line in pareto.splitlines()
+                 if line.startswith("| t0")]
+    assert front_ids == ["t00000", "t00001", "t00002"]
+    assert "None." in text.split("## Failed trials")[1]
+    assert (report.parent / "param_importances.png").is_file()
+
+
+def test_importances_are_skipped_with_a_note_for_a_single_trial(tmp_path):
+    study_dir = make_study_dir(tmp_path, trials=TRIALS[:1], failed=False)
+    text = write_report(study_dir).read_text()
+    assert "Skipped: needs at least 2 completed trials in Optuna, found 1." in text
+    assert not (study_dir / "report" / "param_importances.png").exists()
+
+
+def test_importances_are_skipped_when_every_param_took_one_value(tmp_path):
+    same = [TRIALS[0], (*TRIALS[0][:3], 40.0, 20)]
+    text = write_report(make_study_dir(tmp_path, trials=same, failed=False)).read_text()
+    assert "Skipped: every searched parameter took a single value" in text
+
+
+def test_pareto_mask_respects_each_direction():
+    top1 = [10.0, 20.0, 20.0, 5.0]
+    images = [1.0, 2.0, 3.0, 0.5]
+    assert pareto_mask(top1, images, "max", "min").tolist() == [True, True, False, True]
+    assert pareto_mask(top1, images, "max", "max").tolist() == [False, False, True, False]
+
+
+@pytest.mark.parametrize("missing", ["spec.json", "results.parquet"])
+def test_not_a_study_directory_is_a_clear_error(tmp_path, missing):
+    study_dir = make_study_dir(tmp_path)
+    (study_dir / missing).unlink()
+    with pytest.raises(ValueError, match=rf"not a study directory: .* has no {missing}; "
+                                         "run a study first"):
+        write_report(study_dir)
+
+
+def test_cli_writes_the_report_and_reports_errors_in_one_line(tmp_path, capsys):
+    study_dir = make_study_dir(tmp_path)
+    assert main(["report", str(study_dir), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "report.md").is_file()
+    assert f"report written to {tmp_path / 'out' / 'report.md'}" in capsys.readouterr().out
+
+    assert main(["report", str(tmp_path / "nothing_here")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("fdsl report: error: not a study directory:")
+    assert "\n" not in error
