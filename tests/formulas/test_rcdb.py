@@ -31,7 +31,7 @@ def test_category_parameters_stay_in_published_ranges(rcdb):
     assert all(2 < c.vertices <= 200 for c in categories)
     assert all(1 <= c.contours <= 200 for c in categories)
     assert all(0.0 <= c.amplitude < 4.0 for c in categories)
-    assert all(0.0 <= c.noise_step < 0.1 for c in categories)
+    assert all(0.0 <= c.radial_step < 0.1 for c in categories)
     assert len({c.vertices for c in categories}) > 10  # categories really differ
 
 
