@@ -97,3 +97,13 @@ def test_bad_delta_and_bad_path_are_value_errors(tmp_path):
         create_generator("onepreal", image_path=str(garbage))
     with pytest.raises(ValueError, match="image_path=3"):
         create_generator("onepreal", image_path=3)
+
+
+def test_pickled_generator_renders_the_same_bytes(onepreal):
+    # Ray ships generators to actors by pickling them.
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(onepreal))
+    labels, instances = np.array([1, 2]), np.array([0, 7])
+    np.testing.assert_array_equal(copy.render(labels, instances),
+                                  onepreal.render(labels, instances))

@@ -116,3 +116,12 @@ def test_lines_are_clipped_and_connected():
     ring = np.zeros((16, 16), dtype=bool)
     ring[2, 2:13] = ring[12, 2:13] = ring[2:13, 2] = ring[2:13, 12] = True
     np.testing.assert_array_equal(canvas == 100, ring)
+
+
+def test_pickled_generator_renders_the_same_bytes(rcdb):
+    # Ray ships generators to actors by pickling them.
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(rcdb))
+    labels, instances = np.array([1, 2]), np.array([0, 7])
+    np.testing.assert_array_equal(copy.render(labels, instances), rcdb.render(labels, instances))
