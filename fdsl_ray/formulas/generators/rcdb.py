@@ -1,8 +1,9 @@
 """RCDB: radial contours (Kataoka et al., CVPR 2022), drawn in one numba kernel per batch.
 
-A category fixes the shape statistics (vertex count, contour count, noise amplitude, noise
+A category fixes the shape statistics (vertex count, contour count, noise amplitude, radial
 step); an instance fixes where and how big (start radius, oval rates, centre) and its own
-noise curve and gray levels. `n_points` is unused: contours are drawn as lines, not points.
+noise draws and gray levels, as in the reference render script. `n_points` is unused:
+contours are drawn as lines, not points.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class Rcdb(Generator):
     config_class = RcdbConfig
 
     def category(self, label: int) -> RcdbCategory:
+        """A category's parameters, public so runs can record them and tests check ranges."""
         rng = rng_for(self.settings.seed, _CATEGORY_STREAM, label)
         vertices = 0
         while not 2 < vertices <= MAX_VERTICES:
