@@ -1,0 +1,462 @@
+"""Pre-training a timm ViT on a synthetic stream with Ray Train (DDP over TorchTrainer workers).
+
+`pretrain()` runs on the driver (or inside a Tune trial): it validates everything, checks that
+the cluster can host the run, builds the Ray Data stream and fits a `TorchTrainer` whose
+workers run `_train_loop`. Every epoch reports metrics with a checkpoint, so Tune sees each
+epoch and a run resumes from its latest checkpoint, after a dead worker (FailureConfig) or when
+called again with the same `storage_path` and `run_name`. The final weights are exported with
+`export_pretrained`, ready for `finetune(weights=...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import ray
+import ray.train
+import ray.train.torch
+import timm.optim
+import torch
+from timm.data import Mixup
+from timm.loss import SoftTargetCrossEntropy
+
+from fdsl_ray.formulas import create_generator
+from fdsl_ray.formulas.validation import check_float, check_int
+from fdsl_ray.train.augment import random_resized_crop
+from fdsl_ray.train.export import export_pretrained
+from fdsl_ray.train.models import ModelSpec, create_vit
+from fdsl_ray.train.preprocess import to_model_input
+
+_STATE_FILE = "state.pt"
+_RESULT_FILE = "result.json"
+_RUN_FILE = "pretrain_run.json"
+_EXPORT_DIR = "pretrained"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """One pre-training recipe. `batch_size` is global (split over workers); `lr` is the base
+    lr for batch 512, scaled by batch_size / 512 as in the FDSL references.
+
+    The defaults are the CPU recipe (`cpu_default()`): the 4-block 32 px `cpu_small` ViT, AdamW,
+    a short cosine schedule, crops of a quarter of the area or more, flips, no mixup (at a few
+    thousand steps mixing slows learning more than it regularises). `gpu_reference()` is the
+    1p-frac reference recipe (ViT-Tiny, 224 px, mixup 0.8 / cutmix 1.0, crops from 8 %).
+    Colour jitter, RandAugment and random erasing of the reference are not applied: the
+    synthetic images are grayscale line drawings.
+    """
+
+    model: str = "cpu_small"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.008
+    weight_decay: float = 0.05
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
+    crop_scale: tuple[float, float] = (0.25, 1.0)
+    hflip: bool = True
+    vflip: bool = True
+    shuffle_buffer: int = 1024
+    num_workers: int = 1
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    num_data_actors: int = 1
+    cpus_per_data_actor: float = 1.0
+    fresh_instances: bool = False
+    seed: int = 0
+    max_failures: int = 1
+
+    def __post_init__(self) -> None:
+        ModelSpec.named(self.model)
+        check_int("epochs", self.epochs, 1, 1_000_000)
+        check_int("batch_size", self.batch_size, 1, 1_048_576)
+        check_float("lr", self.lr, 0, 100, low_open=True)
+        check_float("weight_decay", self.weight_decay, 0, 10)
+        check_int("warmup_epochs", self.warmup_epochs, 0)
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs={self.warmup_epochs} is out of range: must be in "
+                             f"[0, epochs={self.epochs})")
+        check_float("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        check_float("mixup_alpha", self.mixup_alpha, 0, 100)
+        check_float("cutmix_alpha", self.cutmix_alpha, 0, 100)
+        check_float("mixup_prob", self.mixup_prob, 0, 1)
+        check_float("mixup_switch_prob", self.mixup_switch_prob, 0, 1)
+        if (not isinstance(self.crop_scale, tuple) or len(self.crop_scale) != 2
+                or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1):
+            raise ValueError(f"crop_scale={self.crop_scale!r} is out of range: must be a pair "
+                             "(low, high) with 0 < low <= high <= 1")
+        for name in ("hflip", "vflip", "use_gpu", "fresh_instances"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
+        check_int("shuffle_buffer", self.shuffle_buffer, 0)
+        check_int("num_workers", self.num_workers, 1, 4096)
+        check_float("cpus_per_worker", self.cpus_per_worker, 0, 1024)
+        check_int("num_data_actors", self.num_data_actors, 1, 4096)
+        check_float("cpus_per_data_actor", self.cpus_per_data_actor, 0, 1024, low_open=True)
+        check_int("seed", self.seed, 0, 2**31 - 1)
+        check_int("max_failures", self.max_failures, -1)
+        if self.batch_size % self.num_workers:
+            raise ValueError(f"batch_size={self.batch_size} is not a multiple of "
+                             f"num_workers={self.num_workers}: each worker takes an equal share")
+        if self.uses_mixup and self.worker_batch_size % 2:
+            raise ValueError(f"batch_size={self.batch_size} gives {self.worker_batch_size} images "
+                             "per worker: mixup/cutmix needs an even number")
+
+    @property
+    def effective_lr(self) -> float:
+        """The peak learning rate after the linear scaling rule (lr x batch_size / 512)."""
+        return self.lr * self.batch_size / 512
+
+    @property
+    def worker_batch_size(self) -> int:
+        return self.batch_size // self.num_workers
+
+    @property
+    def uses_mixup(self) -> bool:
+        return self.mixup_prob > 0 and (self.mixup_alpha > 0 or self.cutmix_alpha > 0)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["crop_scale"] = list(self.crop_scale)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> PretrainConfig:
+        allowed = [field.name for field in fields(cls)]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown pretrain keys {', '.join(unknown)}: allowed keys are "
+                             f"{', '.join(allowed)}")
+        data = dict(data)
+        if isinstance(data.get("crop_scale"), list):
+            data["crop_scale"] = tuple(data["crop_scale"])
+        return cls(**data)
+
+    @classmethod
+    def cpu_default(cls, **changes: object) -> PretrainConfig:
+        """The CPU recipe of the class defaults, with `changes` applied."""
+        return replace(cls(), **changes)
+
+    @classmethod
+    def gpu_reference(cls, **changes: object) -> PretrainConfig:
+        """The 1p-frac reference: ViT-Tiny 224 px, batch 256, AdamW 1e-3 x batch/512, wd 0.05,
+        5 warm-up epochs, crops (0.08, 1), h- and v-flips, mixup 0.8, cutmix 1.0, smoothing 0.1,
+        bf16 on one GPU fed by 12 data actors, fresh instances every epoch.
+
+        The reference ran about 240k iterations; an epoch here is one pass over
+        num_categories x images_per_category images, so set `epochs` to
+        240_000 x 256 / that count for the full schedule (the default 300 is a short one).
+        """
+        recipe = dict(model="vit_tiny_patch16_224", epochs=300, batch_size=256, lr=1e-3,
+                      weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, mixup_alpha=0.8,
+                      cutmix_alpha=1.0, crop_scale=(0.08, 1.0), hflip=True, vflip=True,
+                      shuffle_buffer=4096, num_workers=1, use_gpu=True, cpus_per_worker=2.0,
+                      num_data_actors=12, cpus_per_data_actor=1.0, fresh_instances=True)
+        return cls(**{**recipe, **changes})
+
+
+@dataclass
+class PretrainResult:
+    """Where the weights went and what the run measured (history: one dict per epoch)."""
+
+    weights_path: str
+    checkpoint_path: str | None
+    history: list[dict]
+    compute_seconds: float
+    wall_seconds: float
+    num_classes: int
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _learning_rate(config: PretrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up then cosine decay to zero, per step."""
+    warmup = config.warmup_epochs * steps_per_epoch
+    total = config.epochs * steps_per_epoch
+    if step < warmup:
+        return config.effective_lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return config.effective_lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _batch_stream(
+    shard: ray.data.DataIterator, config: PretrainConfig, plan: dict, start_epoch: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Exactly the batches of epochs start_epoch.. of the run, then the rest of the shard.
+
+    A dataset holding one epoch (`plan["epochs_per_pass"] == 1`) is iterated once per epoch;
+    one holding them all is iterated once, and on resume the finished epochs' batches are read
+    and skipped (their images are a pure function of the row, so the rest is unchanged).
+    Leftover rows (fewer than a batch) are drained so that every pass ends cleanly.
+    """
+    steps, per_pass = plan["steps_per_epoch"], plan["epochs_per_pass"]
+    if per_pass == 1:
+        passes, skip = range(start_epoch, config.epochs), 0
+    else:
+        passes, skip = range(1), start_epoch * steps
+    for index in passes:
+        batches = shard.iter_torch_batches(
+            batch_size=config.worker_batch_size, drop_last=True,
+            local_shuffle_buffer_size=config.shuffle_buffer or None,
+            local_shuffle_seed=config.seed * 1_000_003 + index if config.shuffle_buffer else None,
+        )
+        for position, batch in enumerate(batches):
+            if skip <= position < steps * per_pass:
+                yield batch
+
+
+def _train_loop(loop_config: dict) -> None:
+    config = PretrainConfig.from_dict(loop_config["config"])
+    plan = loop_config["plan"]
+    num_classes, steps_per_epoch = plan["num_classes"], plan["steps_per_epoch"]
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, int(config.cpus_per_worker)))
+    spec = ModelSpec.named(config.model)
+    size = spec.resolved_img_size
+
+    torch.manual_seed(config.seed)
+    network = create_vit(spec, num_classes)
+    state = None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu",
+                               weights_only=False)
+        network.load_state_dict(state["model"])
+    model = ray.train.torch.prepare_model(network)
+    optimizer = timm.optim.create_optimizer_v2(network, opt="adamw", lr=config.effective_lr,
+                                               weight_decay=config.weight_decay)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    start_epoch = state["epoch"] if state else 0
+    history = state["history"] if state else []
+    attempt = state["attempt"] + 1 if state else 1
+
+    mixup = None
+    if config.uses_mixup:
+        mixup = Mixup(mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha,
+                      prob=config.mixup_prob, switch_prob=config.mixup_switch_prob,
+                      label_smoothing=config.label_smoothing, num_classes=num_classes)
+    soft_loss = SoftTargetCrossEntropy()
+    batches = _batch_stream(ray.train.get_dataset_shard("train"), config, plan, start_epoch)
+
+    for epoch in range(start_epoch, config.epochs):
+        # Crops, flips and mixing are a function of (seed, rank, epoch): resuming redraws them.
+        draws = (config.seed * 1_000_003 + rank * 10_007 + epoch) % 2**32
+        generator = torch.Generator().manual_seed(draws)
+        np.random.seed(draws)
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        stall = 0.0
+        started = time.perf_counter()
+        for step in range(steps_per_epoch):
+            waiting = time.perf_counter()
+            batch = next(batches)
+            stall += time.perf_counter() - waiting
+            labels = batch["label"].to(device, non_blocking=True)
+            images = to_model_input(batch["image"].to(device, non_blocking=True))
+            images = random_resized_crop(images, size, config.crop_scale, hflip=config.hflip,
+                                         vflip=config.vflip, generator=generator)
+            if mixup is not None:
+                images, targets = mixup(images, labels)
+            else:
+                targets = torch.nn.functional.one_hot(labels, num_classes).float()
+                smoothing = config.label_smoothing
+                targets = targets * (1 - smoothing) + smoothing / num_classes
+            lr = _learning_rate(config, epoch * steps_per_epoch + step, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(images)
+                loss = soft_loss(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach()
+            correct += (logits.argmax(dim=1) == labels).sum()
+        seen = steps_per_epoch * config.worker_batch_size
+        epoch_seconds = time.perf_counter() - started
+        record = {
+            "epoch": epoch + 1,
+            "loss": loss_sum.item() / steps_per_epoch,
+            "train_top1": 100.0 * correct.item() / seen,
+            "images_per_s": steps_per_epoch * config.batch_size / epoch_seconds,
+            "epoch_seconds": epoch_seconds,
+            "stall_seconds_per_step": stall / steps_per_epoch,
+            "lr": lr,
+            "attempt": attempt,
+        }
+        history.append(record)
+        with tempfile.TemporaryDirectory() as directory:
+            saved = None
+            if rank == 0:
+                torch.save({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
+                            "epoch": epoch + 1, "history": history, "attempt": attempt},
+                           Path(directory) / _STATE_FILE)
+                saved = ray.train.Checkpoint.from_directory(directory)
+            ray.train.report(record, checkpoint=saved)
+    for _ in batches:
+        pass
+
+
+# ----------------------------------------------------------------------------- driver side
+
+
+def _plan(generator: dict, config: PretrainConfig, streaming: bool) -> tuple[dict, dict]:
+    """The validated generator config and what every worker must agree on before starting.
+
+    A stream holds all epochs and is read in one pass (a Ray Data pipeline takes seconds to
+    start, too long to pay every epoch of a small run); a store is read once per epoch.
+    """
+    if not isinstance(generator, dict) or "name" not in generator:
+        raise ValueError(f"generator must be a config dict with a 'name' key, got {generator!r}")
+    settings = create_generator(**generator)
+    images = settings.num_classes * settings.config["images_per_category"]
+    steps_per_epoch = images // config.num_workers // config.worker_batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"batch_size={config.batch_size} is out of range: an epoch has {images} "
+                         f"images over {config.num_workers} worker(s), so batch_size must be <= "
+                         f"{images // config.num_workers * config.num_workers}")
+    plan = {"num_classes": settings.num_classes, "steps_per_epoch": steps_per_epoch,
+            "epochs_per_pass": config.epochs if streaming else 1}
+    return settings.config, plan
+
+
+def _check_resources(config: PretrainConfig, streaming: bool) -> None:
+    """Fail now rather than let Train wait forever for workers the cluster cannot place."""
+    if not ray.is_initialized():
+        ray.init()
+    total = ray.cluster_resources()
+    need_cpu = config.num_workers * config.cpus_per_worker
+    if streaming:
+        need_cpu += config.num_data_actors * config.cpus_per_data_actor
+    need_gpu = config.num_workers if config.use_gpu else 0
+    have_cpu, have_gpu = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    if need_cpu > have_cpu or need_gpu > have_gpu:
+        raise ValueError(
+            f"the cluster cannot host this run: it needs {need_cpu:g} CPU and {need_gpu:g} GPU "
+            f"(num_workers={config.num_workers} x cpus_per_worker={config.cpus_per_worker:g}"
+            + (f" + num_data_actors={config.num_data_actors} x cpus_per_data_actor="
+               f"{config.cpus_per_data_actor:g}" if streaming else "")
+            + f"), the cluster has {have_cpu:g} CPU and {have_gpu:g} GPU"
+        )
+
+
+def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
+    from fdsl_ray.data import ensure_store, read_store, synthetic_dataset
+
+    if store_root is not None:
+        return read_store(ensure_store(generator, store_root))
+    return synthetic_dataset(
+        generator, epochs=config.epochs,
+        fresh_instances=config.fresh_instances, num_actors=config.num_data_actors,
+        cpus_per_actor=config.cpus_per_data_actor,
+    )
+
+
+def _write_json(path: Path, data: dict) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2))
+    os.replace(temporary, path)
+
+
+def _claim_run(run_dir: Path, identity: dict) -> None:
+    """Refuse to resume a run directory that holds a run of another config."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_file = run_dir / _RUN_FILE
+    if run_file.is_file():
+        recorded = json.loads(run_file.read_text())
+        if recorded != identity:
+            raise ValueError(f"run {run_dir} already holds a pre-training run of another "
+                             f"generator or config ({run_file}): choose another run_name")
+    else:
+        _write_json(run_file, identity)
+
+
+def _finished(run_dir: Path, started: float) -> PretrainResult | None:
+    result_file = run_dir / _EXPORT_DIR / _RESULT_FILE
+    if not result_file.is_file():
+        return None
+    recorded = json.loads(result_file.read_text())
+    return PretrainResult(**{**recorded, "wall_seconds": time.perf_counter() - started})
+
+
+def pretrain(
+    generator: dict,
+    config: PretrainConfig,
+    *,
+    storage_path: str,
+    run_name: str,
+    callbacks: list | None = None,
+    store_root: str | None = None,
+) -> PretrainResult:
+    """Pre-train `config.model` on `generator`'s images and export the weights.
+
+    `store_root` None streams images from data actors (nothing on disk); otherwise the images
+    are written once under `store_root` and read back each epoch. Calling again with the same
+    `storage_path` and `run_name` resumes from the latest checkpoint, or returns at once when
+    the run has finished. `storage_path` must be a local or shared filesystem path.
+    """
+    started = time.perf_counter()
+    if not isinstance(config, PretrainConfig):
+        raise ValueError(f"config must be a PretrainConfig, got {type(config).__name__}")
+    if not run_name or "/" in run_name:
+        raise ValueError(f"run_name={run_name!r} must be a non-empty name without '/'")
+    generator, plan = _plan(generator, config, streaming=store_root is None)
+    run_dir = Path(storage_path).expanduser().resolve() / run_name
+    _claim_run(run_dir, {"generator": generator, "config": config.to_dict()})
+    done = _finished(run_dir, started)
+    if done is not None:
+        return done
+    _check_resources(config, streaming=store_root is None)
+    trainer = ray.train.torch.TorchTrainer(
+        _train_loop,
+        train_loop_config={"config": config.to_dict(), "plan": plan},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.num_workers, use_gpu=config.use_gpu,
+            resources_per_worker={"CPU": config.cpus_per_worker,
+                                  **({"GPU": 1} if config.use_gpu else {})},
+        ),
+        datasets={"train": _dataset(generator, config, store_root)},
+        run_config=ray.train.RunConfig(
+            name=run_name, storage_path=str(run_dir.parent),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            callbacks=callbacks,
+        ),
+    )
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as directory:
+        state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu", weights_only=False)
+    spec = ModelSpec.named(config.model)
+    network = create_vit(spec, plan["num_classes"])
+    network.load_state_dict(state["model"])
+    export_dir = run_dir / _EXPORT_DIR
+    weights_path = export_pretrained(network, spec, plan["num_classes"], str(export_dir))
+    history = state["history"]
+    recorded = {
+        "weights_path": weights_path,
+        "checkpoint_path": result.checkpoint.path,
+        "history": history,
+        "compute_seconds": float(sum(record["epoch_seconds"] for record in history)),
+        "num_classes": plan["num_classes"],
+    }
+    _write_json(export_dir / _RESULT_FILE, recorded)
+    return PretrainResult(**recorded, wall_seconds=time.perf_counter() - started)
