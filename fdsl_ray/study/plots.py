@@ -42,7 +42,7 @@ def plot_objective_vs_param(
         jitter = np.random.default_rng(0)
         for position, group in enumerate(groups):
             offsets = jitter.uniform(-0.12, 0.12, size=len(group))
-            axes.scatter(position + offsets, group, s=22, alpha=0.8, zorder=3)
+            axes.scatter(position + offsets, group, s=22, alpha=0.8, color="C0", zorder=3)
         axes.set_xticks(range(len(labels)), labels)
     else:
         axes.scatter(np.asarray(values, dtype=float), objective, s=26, alpha=0.85, zorder=3)

@@ -45,7 +45,8 @@ class StudyResults:
 
     @property
     def second_metric(self) -> str | None:
-        return self.spec.get("second_metric")
+        """spec.json's "second_metric", or StudySpec's own field name "second_objective"."""
+        return self.spec.get("second_metric") or self.spec.get("second_objective")
 
     @property
     def second_mode(self) -> str:
@@ -107,7 +108,7 @@ def optuna_importances(results: StudyResults) -> tuple[dict[str, float] | None, 
     import optuna
 
     database = results.directory / OPTUNA_FILE
-    storage = results.spec.get("optuna_storage")
+    storage = results.spec.get("optuna_storage") or results.spec.get("storage")
     if database.is_file():
         storage = f"sqlite:///{database.resolve()}"
     if not storage:

@@ -126,6 +126,19 @@ def test_two_objectives_draw_the_pareto_front(tmp_path):
     assert (report.parent / "param_importances.png").is_file()
 
 
+def test_spec_written_from_study_spec_fields_is_understood(tmp_path):
+    """StudySpec.to_dict() names the second objective "second_objective" and has no "metric"."""
+    study_dir = make_study_dir(tmp_path, second_metric="synthetic_images", failed=False)
+    spec = json.loads((study_dir / "spec.json").read_text())
+    for key in ("metric", "mode", "second_metric", "second_mode"):
+        del spec[key]
+    spec["second_objective"] = "synthetic_images"
+    (study_dir / "spec.json").write_text(json.dumps(spec))
+    text = write_report(study_dir).read_text()
+    assert "Objective: maximise `top1` and minimise `synthetic_images`." in text
+    assert "3 of 5 completed trials are on the front" in text
+
+
 def test_importances_are_skipped_with_a_note_for_a_single_trial(tmp_path):
     study_dir = make_study_dir(tmp_path, trials=TRIALS[:1], failed=False)
     text = write_report(study_dir).read_text()
