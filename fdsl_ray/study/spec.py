@@ -39,7 +39,9 @@ class StudySpec:
     The objective is downstream top-1 (maximised); `second_objective` adds "synthetic_images"
     (categories x images per category) or "compute_seconds" (pre-training + fine-tuning),
     minimised, for a multi-objective search. `max_concurrent` None runs as many trials at once
-    as the cluster can hold with all their nested Train and Data work.
+    as the cluster can hold with all their nested Train and Data work. `storage` is the Optuna
+    SQLAlchemy URL (None: sqlite in the study directory); `data_store` the Parquet store that
+    trials share by config hash (None: each trial streams its images).
     """
 
     name: str
@@ -58,6 +60,7 @@ class StudySpec:
     max_failures: int = 1
     seed: int = 0
     storage: str | None = None
+    data_store: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -79,6 +82,8 @@ class StudySpec:
                                          self.storage):
             raise ValueError(f"storage={self.storage!r} must be an SQLAlchemy URL such as "
                              "'sqlite:///optuna.db' or 'postgresql://user@host/db'")
+        if self.data_store is not None and not isinstance(self.data_store, str):
+            raise ValueError(f"data_store={self.data_store!r} must be a directory path or URI")
         FinetuneConfig.from_dict(self.finetune)
         base_pretrain = PretrainConfig.from_dict(self.pretrain)
         self._check_space()

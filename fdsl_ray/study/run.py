@@ -1,0 +1,214 @@
+"""Run, resume or re-read a study, and write its results table.
+
+Study directory layout: spec.json, optuna.db (unless spec.storage names another database),
+results.parquet / results.csv (one row per trial), tune/ (the Tune experiment: one directory
+per trial with its params, progress and trial.json), pretrain/ (the Train runs, named by trial
+id, with checkpoints and exported weights). With `storage_path` (an S3/GCS/NFS root shared by
+a cluster) tune/ and pretrain/ go there instead, and the rest stays in the study directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import ray
+from ray import tune
+
+from fdsl_ray.study.search import make_scheduler, make_searcher, storage_url
+from fdsl_ray.study.spec import StudySpec
+from fdsl_ray.study.trial import run_trial
+
+SPEC_FILE = "spec.json"
+STATE_FILE = "state.json"
+RESULTS = "results"
+EXPERIMENT = "tune"
+DASHBOARD = "http://127.0.0.1:8265"
+_FIXED_COLUMNS = ["trial_id", "status", "error"]
+_METRIC_COLUMNS = ["top1", "pretrain_loss", "pretrain_epochs", "wall_seconds",
+                   "pretrain_compute_seconds", "finetune_compute_seconds", "overhead_seconds",
+                   "overhead_fraction"]
+_TRIAL_ID = re.compile(r"_([0-9a-f]{5}_\d{5})(?:_|$)")
+
+
+def results_columns(spec: StudySpec) -> list[str]:
+    """The results table's columns, in order (fdsl report reads them)."""
+    params = [f"param.{name}" for name in spec.space]
+    second = [spec.second_objective] if spec.second_objective else []
+    return [*_FIXED_COLUMNS, *params, "top1", *second, *_METRIC_COLUMNS[1:], "trial_dir"]
+
+
+def _connect(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    ray.init(address=address) if address else ray.init()
+
+
+def _error_line(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _trial_id(metrics: dict[str, Any], path: str) -> str:
+    if metrics.get("trial_id"):
+        return str(metrics["trial_id"])
+    found = _TRIAL_ID.search(Path(path).name)
+    return found.group(1) if found else Path(path).name
+
+
+def results_table(spec: StudySpec, results: tune.ResultGrid) -> pd.DataFrame:
+    """One row per trial; a trial ASHA stopped early has no top1 (NaN) and no error."""
+    rows = []
+    for result in results:
+        metrics = dict(result.metrics or {})
+        config = dict(result.config or {})
+        row: dict[str, Any] = {
+            "trial_id": _trial_id(metrics, result.path),
+            "status": "ERROR" if result.error else "TERMINATED",
+            "error": _error_line(result.error),
+        }
+        for name in spec.space:
+            row[f"param.{name}"] = config.get(name)
+        row["top1"] = metrics.get("top1", float("nan"))
+        if spec.second_objective:
+            row[spec.second_objective] = metrics.get(spec.second_objective, float("nan"))
+        row["pretrain_loss"] = metrics.get("pretrain_loss", metrics.get("loss", float("nan")))
+        row["pretrain_epochs"] = metrics.get("pretrain_epochs", metrics.get("epoch", 0))
+        for column in _METRIC_COLUMNS[3:]:
+            row[column] = metrics.get(column, float("nan"))
+        row["trial_dir"] = result.path
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=results_columns(spec))
+    return table.sort_values("trial_id", ignore_index=True)
+
+
+def write_results(table: pd.DataFrame, study_dir: Path) -> None:
+    """results.parquet and results.csv, each written to a temp name and then renamed."""
+    for suffix, write in (("parquet", table.to_parquet), ("csv", table.to_csv)):
+        path = study_dir / f"{RESULTS}.{suffix}"
+        partial = path.with_name(path.name + ".partial")
+        write(partial, index=False)
+        partial.replace(path)
+
+
+def read_results(study_dir: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(Path(study_dir) / f"{RESULTS}.parquet")
+
+
+def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None:
+    shown = [column for column in results_columns(spec)
+             if column.startswith("param.") or column in (
+                 "trial_id", "status", "top1", spec.second_objective, "pretrain_loss",
+                 "wall_seconds", "overhead_fraction")]
+    with pd.option_context("display.max_columns", None, "display.width", 160,
+                           "display.float_format", "{:.4g}".format):
+        print(table[shown].to_string(index=False))
+    errors = table[table["status"] == "ERROR"]
+    for _, row in errors.iterrows():
+        print(f"trial {row['trial_id']} failed: {row['error']}")
+    done = table.dropna(subset=["top1"])
+    if len(done):
+        best = done.loc[done["top1"].idxmax()]
+        params = {column[6:]: best[column] for column in shown if column.startswith("param.")}
+        print(f"best: trial {best['trial_id']} top1={best['top1']:.2f} {params}")
+        print(f"Ray overhead per trial: median {100 * done['overhead_fraction'].median():.1f} % "
+              "of wall time")
+    print(f"results: {study_dir / (RESULTS + '.parquet')} and .csv")
+    print(f"report: fdsl report {study_dir}")
+    print(f"dashboards: Ray {DASHBOARD} (local; `ray dashboard cluster.yaml` on a cluster), "
+          f"optuna-dashboard {storage_url(spec, study_dir)}")
+
+
+def _check_same_spec(spec: StudySpec, study_dir: Path) -> None:
+    saved = json.loads((study_dir / SPEC_FILE).read_text())
+    current = json.loads(json.dumps(spec.to_dict()))
+    differ = sorted(key for key in set(saved) | set(current)
+                    if saved.get(key) != current.get(key))
+    if differ:
+        raise ValueError(f"{study_dir} holds a different study (fields {', '.join(differ)} "
+                         "differ): use another study directory, or the same spec to resume")
+
+
+def _is_finished(study_dir: Path) -> bool:
+    path = study_dir / STATE_FILE
+    return path.exists() and json.loads(path.read_text()).get("finished", False)
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    study_dir: str | Path,
+    resume: bool = False,
+    address: str | None = None,
+    storage_path: str | None = None,
+    stop: tune.Stopper | dict | None = None,
+    verbose: int = 1,
+) -> pd.DataFrame:
+    """Run the study (or resume it, or re-read it when finished); returns the results table.
+
+    Everything that can be refused is refused before the first trial: the spec at
+    construction, the resources here against the connected cluster. `stop` is Tune's stop
+    condition for the whole study (a time budget, for instance); a study stopped that way is
+    unfinished and resumes with `resume=True`.
+    """
+    study_dir = Path(study_dir).resolve()
+    root = storage_path.rstrip("/") if storage_path else str(study_dir)
+    experiment = f"{root}/{EXPERIMENT}"
+    if (study_dir / SPEC_FILE).exists():
+        _check_same_spec(spec, study_dir)
+        if _is_finished(study_dir):
+            print(f"study {spec.name} is finished; its results:")
+            table = read_results(study_dir)
+            print_results(spec, table, study_dir)
+            return table
+        if not resume:
+            raise ValueError(f"{study_dir} holds an unfinished study {spec.name!r}: pass "
+                             "--resume to continue it, or use another study directory")
+    elif resume:
+        raise ValueError(f"resume=True but {study_dir} holds no study ({SPEC_FILE} missing)")
+    _connect(address)
+    concurrency = spec.concurrency(ray.cluster_resources())
+    spec.save(study_dir / SPEC_FILE)
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, spec=spec.to_dict(), study_root=root),
+        {"cpu": spec.trial_cpus},
+    )
+    if resume and tune.Tuner.can_restore(experiment):
+        tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=make_searcher(spec, study_dir, concurrency),
+                scheduler=make_scheduler(spec),
+                num_samples=spec.num_samples,
+                max_concurrent_trials=concurrency,
+            ),
+            run_config=tune.RunConfig(
+                name=EXPERIMENT,
+                storage_path=root,
+                stop=stop,
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                verbose=verbose,
+            ),
+        )
+    print(f"study {spec.name}: {spec.num_samples} trials, up to {concurrency} at once, "
+          f"each holding {spec.trial_resources()}")
+    results = tuner.fit()
+    table = results_table(spec, results)
+    write_results(table, study_dir)
+    finished = len(table) >= spec.num_samples and not any(
+        result.metrics is None or (not result.error and "top1" not in result.metrics
+                                   and not spec.asha)
+        for result in results)
+    state = {"finished": finished, "trials": len(table)}
+    (study_dir / STATE_FILE).write_text(json.dumps(state) + "\n")
+    print_results(spec, table, study_dir)
+    return table
