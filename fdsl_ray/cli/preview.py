@@ -1,0 +1,59 @@
+"""`fdsl preview`: render a few categories x instances of a generator into one labelled PNG."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fdsl_ray.cli._overrides import parse_overrides
+from fdsl_ray.formulas.grid import build_grid
+from fdsl_ray.formulas.registry import create_generator, list_generators
+from fdsl_ray.formulas.validation import check_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "preview",
+        help="render a grid of categories x instances of a generator into a PNG",
+        description="Render the first CATEGORIES categories (rows) x INSTANCES instances "
+        "(columns) of a generator into one labelled PNG. Any generator config key can be set "
+        "as --key value (e.g. --image-size 128 --n-points 50000).",
+    )
+    parser.add_argument("generator", help=f"one of {', '.join(list_generators())}")
+    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument("--categories", type=int, default=4, help="rows (default: %(default)s)")
+    parser.add_argument("--instances", type=int, default=4, help="columns (default: %(default)s)")
+    parser.set_defaults(func=run, accepts_overrides=True)
+
+
+def _config_text(config: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in config.items())
+
+
+def run(args: argparse.Namespace) -> int:
+    check_int("categories", args.categories, 1, 64)
+    check_int("instances", args.instances, 1, 64)
+    generator = create_generator(args.generator, **parse_overrides(args.overrides))
+    check_int("categories", args.categories, 1, generator.num_classes)
+    labels = np.repeat(np.arange(args.categories), args.instances)
+    instances = np.tile(np.arange(args.instances), args.categories)
+    print(f"rendering {args.categories} x {args.instances} images of {args.generator} at "
+          f"{generator.image_size} px", flush=True)
+    images = generator.render(labels, instances)
+    size = generator.image_size
+    sheet, _ = build_grid(
+        images.reshape(args.categories, args.instances, size, size),
+        row_labels=[str(label) for label in range(args.categories)],
+        col_labels=[str(instance) for instance in range(args.instances)],
+        title=f"{_config_text(generator.config)} | rows: category, columns: instance",
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    sheet.save(partial, format="PNG")
+    os.replace(partial, out)
+    print(f"wrote {out} ({sheet.width} x {sheet.height} px)")
+    return 0
