@@ -1,0 +1,74 @@
+"""cluster.yaml passes Ray's own cluster-launcher schema offline and has the nodes studies need."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import pytest
+import ray
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+
+CLUSTER_YAML = Path(__file__).resolve().parents[2] / "cluster.yaml"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load(CLUSTER_YAML.read_text())
+
+
+@pytest.fixture(scope="module")
+def prepared(raw) -> dict:
+    """What `ray up` validates: the file merged with Ray's AWS defaults (no AWS call)."""
+    config = prepare_config(copy.deepcopy(raw))
+    validate_config(config)
+    return config
+
+
+def test_ray_schema_accepts_the_file(prepared):
+    assert prepared["provider"]["type"] == "aws"
+    assert prepared["head_node_type"] == "head"
+
+
+def test_ray_schema_rejects_a_fractional_resource(raw):
+    """The check above can fail: node resources must be integers."""
+    broken = copy.deepcopy(raw)
+    broken["available_node_types"]["gpu_worker"]["resources"]["GPU"] = 0.5
+    with pytest.raises(jsonschema.ValidationError, match="integer"):
+        validate_config(prepare_config(broken))
+
+
+def test_head_runs_no_tasks(prepared):
+    head = prepared["available_node_types"][prepared["head_node_type"]]
+    assert head["resources"] == {"CPU": 0}
+    assert head["max_workers"] == 0
+
+
+def test_gpu_and_cpu_worker_types(prepared):
+    types = prepared["available_node_types"]
+    gpu, cpu = types["gpu_worker"], types["cpu_worker"]
+    assert 1 <= gpu["resources"]["GPU"] <= 8 and gpu["resources"]["CPU"] >= 4
+    assert gpu["node_config"]["InstanceType"].startswith(("g5.", "g6.", "p4", "p5"))
+    assert "GPU" not in cpu["resources"] and cpu["resources"]["CPU"] >= 8
+    for worker in (gpu, cpu):
+        assert 1 <= worker["min_workers"] <= worker["max_workers"]
+        # Workers write checkpoints and results to the S3 storage path themselves.
+        assert worker["node_config"]["IamInstanceProfile"]
+    assert prepared["max_workers"] >= gpu["max_workers"] + cpu["max_workers"]
+
+
+def test_every_node_installs_this_checkout(prepared):
+    mounts = prepared["file_mounts"]
+    (remote,) = [path for path, local in mounts.items() if local == "."]
+    install = [cmd for cmd in prepared["setup_commands"] if f"pip install -q -e {remote}" in cmd]
+    assert install, prepared["setup_commands"]
+    assert install[0] in prepared["head_setup_commands"]
+    assert ".venv" in prepared["rsync_exclude"]
+
+
+def test_nodes_run_the_ray_version_the_project_is_tested_with(prepared):
+    image = prepared["docker"]["image"]
+    assert image.startswith("rayproject/ray:")
+    assert image.split(":")[1].split("-")[0] == ray.__version__
