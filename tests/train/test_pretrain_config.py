@@ -1,0 +1,73 @@
+"""PretrainConfig validation, the lr schedule and batch augmentation (no Ray needed)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fdsl_ray.train.augment import random_resized_crop
+from fdsl_ray.train.pretrain import PretrainConfig, _learning_rate
+
+
+def test_config_round_trips_through_dict():
+    config = PretrainConfig.gpu_reference(epochs=7)
+    assert PretrainConfig.from_dict(config.to_dict()) == config
+    assert config.crop_scale == (0.08, 1.0) and config.mixup_alpha == 0.8
+    assert config.effective_lr == pytest.approx(1e-3 * 256 / 512)
+    assert PretrainConfig.cpu_default() == PretrainConfig()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (dict(model="vit_huge"), "model 'vit_huge' is unknown"),
+        (dict(epochs=0), "epochs=0 is out of range"),
+        (dict(warmup_epochs=5, epochs=5), "warmup_epochs=5 is out of range"),
+        (dict(crop_scale=(0.5, 0.2)), "crop_scale=(0.5, 0.2) is out of range"),
+        (dict(batch_size=10, num_workers=3), "batch_size=10 is not a multiple of num_workers=3"),
+        (dict(batch_size=6, num_workers=2, mixup_alpha=0.8), "needs an even number"),
+        (dict(lr=0.0), "lr=0.0 is out of range"),
+        (dict(hflip="yes"), "hflip='yes' must be true or false"),
+    ],
+)
+def test_bad_configs_name_the_field(changes, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        PretrainConfig(**changes)
+
+
+def test_unknown_keys_are_refused():
+    with pytest.raises(ValueError, match="unknown pretrain keys colour_jitter"):
+        PretrainConfig.from_dict({"colour_jitter": 0.4})
+
+
+def test_schedule_warms_up_linearly_then_decays_to_zero():
+    config = PretrainConfig(epochs=10, warmup_epochs=2, batch_size=512, lr=1e-3)
+    steps = 5
+    rates = [_learning_rate(config, step, steps) for step in range(config.epochs * steps)]
+    peak = config.effective_lr
+    assert rates[:10] == pytest.approx([peak * (i + 1) / 10 for i in range(10)])
+    assert rates[10] == pytest.approx(peak)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:], strict=False))
+    assert rates[-1] < 0.01 * peak
+
+
+def test_crop_shapes_determinism_and_flips():
+    batch = torch.linspace(-1, 1, 2 * 3 * 8 * 8).reshape(2, 3, 8, 8)
+    first = random_resized_crop(batch, 16, (0.3, 1.0), hflip=True, vflip=True,
+                                generator=torch.Generator().manual_seed(1))
+    again = random_resized_crop(batch, 16, (0.3, 1.0), hflip=True, vflip=True,
+                                generator=torch.Generator().manual_seed(1))
+    assert first.shape == (2, 3, 16, 16) and first.dtype == torch.float32
+    assert torch.equal(first, again)
+    assert first.min() >= -1 and first.max() <= 1
+    rows = torch.linspace(-1, 1, 8).view(1, 1, 8, 1).expand(1, 3, 8, 8)
+    upside_down = [
+        bool((crop[0, 0, 0, 0] > crop[0, 0, -1, 0]).item())
+        for crop in (
+            random_resized_crop(rows, 8, (1.0, 1.0), hflip=False, vflip=vflip,
+                                generator=torch.Generator().manual_seed(seed))
+            for seed in range(12) for vflip in (False, True)
+        )
+    ]
+    assert not any(upside_down[0::2])  # vflip=False never flips
+    assert 0 < sum(upside_down[1::2]) < 12  # vflip=True flips about half
