@@ -8,8 +8,11 @@ at least `filling_threshold` of the pixels. Instance i of a category (with W wei
   system = (i // (4 * renders)) % (6 W + 1) (0: the category itself; then weight w applied
                                              to parameter j of every map, as the reference)
 so the default 4 weights give 25 x 10 x 4 = 1,000 instances; ids beyond that cycle the
-systems with fresh masks, as every id has its own pixel key. Map probabilities stay the
-category's (the reference reads them from the category CSV, unweighted).
+systems with fresh masks. As in the reference, the four flips of a render are one image
+mirrored (masks keyed by (seed, "masks", l, i // 4); by i itself when flips is off), and
+all renders of a category share the chaos-game points (keyed by (seed, "points", l)), so
+they differ only by weights and masks. Map probabilities stay the category's (the reference
+reads them from the category CSV, unweighted).
 
 Defaults: 224 px and 100k points like the rest of the project (training resizes to 224
 anyway); the release used 362 px and 200k points, and the reference script 512 px: set
@@ -30,7 +33,8 @@ from fdsl_ray.formulas.rng import keys_for, rng_for, tag
 from fdsl_ray.formulas.validation import check_float, check_int
 
 CATEGORY_STREAM = tag("fractaldb/category")
-RENDER_STREAM = tag("fractaldb/render")
+POINT_STREAM = tag("fractaldb/points")
+MASK_STREAM = tag("fractaldb/masks")
 MIN_MAPS, MAX_MAPS = 2, 7
 DEFAULT_WEIGHTS = (0.8, 0.9, 1.1, 1.2)
 RELEASE_WEIGHTS = (0.2, 0.6, 1.4, 1.8)
@@ -116,9 +120,15 @@ class FractalDB(Generator):
     def _render_systems(self, systems: list[IFSSystem], labels: np.ndarray,
                         instances: np.ndarray) -> np.ndarray:
         config = self.settings
-        keys = keys_for(config.seed, RENDER_STREAM, labels, instances)
-        flips = instances % 4 if config.flips else np.zeros_like(instances)
-        return render_systems(systems, keys, flips, image_size=config.image_size,
+        point_keys = keys_for(config.seed, POINT_STREAM, labels, np.zeros_like(labels))
+        if config.flips:
+            mask_keys = keys_for(config.seed, MASK_STREAM, labels, instances // 4)
+            flips = instances % 4
+        else:
+            mask_keys = keys_for(config.seed, MASK_STREAM, labels, instances)
+            flips = np.zeros_like(instances)
+        return render_systems(systems, point_keys, mask_keys, flips,
+                              image_size=config.image_size,
                               n_points=config.n_points, patch=config.patch)
 
     def _render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:

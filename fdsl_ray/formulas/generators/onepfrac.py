@@ -1,8 +1,10 @@
 """1p-frac (ECCV 2024): one base fractal, L categories that perturb all its parameters.
 
 Seeding uses the common `seed` field: the base system comes from (seed, "base", attempt),
-category l from (seed, "category", l, attempt), image pixels from (seed, "render", l,
-instance). Unlike the reference, the base is recoverable: `base_system` (JSON) pins it.
+category l from (seed, "category", l, attempt), its chaos-game points from (seed, "points",
+l) and the patch masks of instance i from (seed, "masks", l, i): instances differ only by
+masks and flips (flip = i % 4), as in the reference. Unlike the reference, the base is
+recoverable: `base_system` (JSON) pins it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from fdsl_ray.formulas.validation import check_float, check_int
 
 BASE_STREAM = tag("onepfrac/base")
 CATEGORY_STREAM = tag("onepfrac/category")
-RENDER_STREAM = tag("onepfrac/render")
+POINT_STREAM = tag("onepfrac/points")
+MASK_STREAM = tag("onepfrac/masks")
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,11 @@ class OnePFrac(Generator):
     def _render_systems(self, systems: list[IFSSystem], labels: np.ndarray,
                         instances: np.ndarray) -> np.ndarray:
         config = self.settings
-        keys = keys_for(config.seed, RENDER_STREAM, labels, instances)
+        point_keys = keys_for(config.seed, POINT_STREAM, labels, np.zeros_like(labels))
+        mask_keys = keys_for(config.seed, MASK_STREAM, labels, instances)
         flips = instances % 4 if config.flips else np.zeros_like(instances)
-        return render_systems(systems, keys, flips, image_size=config.image_size,
+        return render_systems(systems, point_keys, mask_keys, flips,
+                              image_size=config.image_size,
                               n_points=config.n_points, patch=config.patch)
 
     def _render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
