@@ -44,7 +44,8 @@ class IFSSystem:
             total = probabilities.sum()
             if not total > 0:
                 raise ValueError("probabilities sum to 0: at least one must be > 0")
-            probabilities = probabilities / total
+            if abs(total - 1.0) > 1e-9:  # already normalised ones keep their exact bits
+                probabilities = probabilities / total
         maps.flags.writeable = False
         probabilities.flags.writeable = False
         object.__setattr__(self, "maps", maps)
