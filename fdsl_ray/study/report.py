@@ -22,6 +22,7 @@ SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.parquet"
 OPTUNA_FILE = "optuna.db"
 REPORT_FILE = "report.md"
+TRIAL_RECORD = "trial.json"
 OVERHEAD_TARGET = 0.10
 _TABLE_COLUMNS = ("wall_seconds", "pretrain_compute_seconds", "finetune_compute_seconds",
                   "overhead_fraction")
@@ -223,11 +224,23 @@ def _best_section(results: StudyResults) -> list[str]:
               + (f", {results.second_metric} = {_format(best[results.second_metric])}"
                  if results.second_metric and results.second_metric in best else ""), "",
               "Searched parameters:", "", "```json", json.dumps(params, indent=2), "```", "",
-              "Generator configuration of the study (searched parameters above override it):",
-              "", "```json", json.dumps(results.spec.get("generator", {}), indent=2), "```", ""]
-    if "trial_dir" in best and isinstance(best["trial_dir"], str) and best["trial_dir"]:
+              *_generator_lines(results, best)]
+    if isinstance(best.get("trial_dir"), str) and best["trial_dir"]:
         lines += [f"Trial directory (config, metrics, checkpoint): `{best['trial_dir']}`", ""]
     return lines
+
+
+def _generator_lines(results: StudyResults, best: pd.Series) -> list[str]:
+    """The trial's own generator config from its trial.json when the trial directory is local
+    (it is on a laptop, not when results were fetched from S3); the study's base otherwise."""
+    record = Path(str(best.get("trial_dir") or "")) / TRIAL_RECORD
+    if record.is_file():
+        generator = json.loads(record.read_text()).get("generator")
+        if generator:
+            return ["Generator configuration of this trial:", "", "```json",
+                    json.dumps(generator, indent=2), "```", ""]
+    return ["Generator configuration of the study (searched parameters above override it):",
+            "", "```json", json.dumps(results.spec.get("generator", {}), indent=2), "```", ""]
 
 
 def _plain(value: object) -> object:
@@ -281,10 +294,13 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     out = Path(out_dir) if out_dir is not None else results.directory / "report"
     out.mkdir(parents=True, exist_ok=True)
     completed, total = len(results.completed), len(results.table)
+    stopped = total - completed - len(results.failed)
     direction = "maximise" if results.mode == "max" else "minimise"
     lines = [f"# Study report: {results.spec.get('name', results.directory.name)}", "",
              f"Study directory: `{results.directory.resolve()}`. {total} trials, {completed} "
-             f"completed, {len(results.failed)} failed. Objective: {direction} "
+             f"completed, {len(results.failed)} failed"
+             + (f", {stopped} stopped early without {results.metric}" if stopped else "")
+             + f". Objective: {direction} "
              f"`{results.metric}`"
              + (f" and {'maximise' if results.second_mode == 'max' else 'minimise'} "
                 f"`{results.second_metric}`" if results.second_metric else "") + ".", ""]

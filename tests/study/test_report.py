@@ -110,6 +110,23 @@ def test_report_holds_best_config_plots_table_failures_and_overhead(tmp_path):
     assert not list(report.parent.glob(".*tmp"))
 
 
+def test_best_config_shows_the_trials_own_generator_and_early_stops(tmp_path):
+    study_dir = make_study_dir(tmp_path)
+    trial_dir = study_dir / "trial_t00002"
+    trial_dir.mkdir()
+    generator = {**GENERATOR, "delta": 0.1, "num_categories": 8}
+    (trial_dir / "trial.json").write_text(json.dumps({"generator": generator}))
+    table = pd.read_parquet(study_dir / "results.parquet")
+    stopped = {**table.iloc[0].to_dict(), "trial_id": "tstopped", "top1": float("nan")}
+    pd.concat([table, pd.DataFrame([stopped])]).to_parquet(study_dir / "results.parquet")
+
+    text = write_report(study_dir).read_text()
+    best = text.split("## Best configuration")[1].split("## ")[0]
+    assert "Generator configuration of this trial:" in best
+    assert json.loads(best.split("```json")[2].split("```")[0]) == generator
+    assert "7 trials, 5 completed, 1 failed, 1 stopped early without top1." in text
+
+
 def test_two_objectives_draw_the_pareto_front(tmp_path):
     study_dir = make_study_dir(tmp_path, second_metric="synthetic_images", failed=False)
     report = write_report(study_dir, tmp_path / "elsewhere")
