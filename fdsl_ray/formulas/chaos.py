@@ -64,7 +64,8 @@ def _axis_transform(values, n_points, usable, margin):
     span = high - low
     if not (span > 0.0 and np.isfinite(usable / span)):
         return low, 0.0, margin + usable / 2.0
-    return low, usable / span, float(margin)
+    # A hair above usable / span so rounding cannot pull the maximum off the last pixel.
+    return low, usable / span * (1.0 + 2.0**-40), float(margin)
 
 
 @numba.njit(inline="always", cache=True)
