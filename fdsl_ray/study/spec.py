@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from fdsl_ray.formulas import create_generator, generator_class, list_generators
+from fdsl_ray.formulas import generator_class, list_generators
 from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.study import space as spaces
 from fdsl_ray.train import PretrainConfig
@@ -28,6 +28,18 @@ SECOND_OBJECTIVE_MODE = "min"
 # without it a stream stays backpressured forever on a small cluster.
 DATA_TASK_CPUS = 1.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def _validate_generator(config: dict[str, Any]) -> None:
+    """Build the generator's config (not the generator: that may search for a base system)."""
+    settings = dict(config)
+    cls = generator_class(settings.pop("name"))
+    known = {item.name for item in fields(cls.config_class)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"{cls.name}: unknown config key(s) {', '.join(unknown)}: allowed keys "
+                         f"are {', '.join(sorted(known))}")
+    cls.config_class(**settings)
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,13 @@ class StudySpec:
     data_store: str | None = None
 
     def __post_init__(self) -> None:
+        for key in ("generator", "space", "points_to_evaluate", "pretrain", "finetune"):
+            # The spec is what spec.json holds: JSON values only (tuples become lists).
+            try:
+                object.__setattr__(self, key, json.loads(json.dumps(getattr(self, key))))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{key}={getattr(self, key)!r} must be JSON data: {error}") \
+                    from None
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ValueError(f"name={self.name!r} must be 1-100 characters from letters, digits, "
                              "'_', '.' and '-', starting with a letter or digit")
@@ -122,8 +141,23 @@ class StudySpec:
         return {"name": name, **{k: v for k, v in merged.items() if k in keys}}
 
     def pretrain_config(self, params: dict[str, Any]) -> PretrainConfig:
+        """The trial's pre-training config. A data set smaller than `batch_size` trains on
+        batches of the whole set (rounded down to a multiple of num_workers), so a scaling
+        study can go down to a handful of images with one recipe."""
         searched = {name: params[name] for name in self.pretrain_params() if name in params}
-        return PretrainConfig.from_dict({**self.pretrain, **searched})
+        config = PretrainConfig.from_dict({**self.pretrain, **searched})
+        images = self.synthetic_images(params)
+        if images < config.batch_size:
+            batch = max(config.num_workers, images // config.num_workers * config.num_workers)
+            config = PretrainConfig.from_dict({**config.to_dict(), "batch_size": batch})
+        return config
+
+    def synthetic_images(self, params: dict[str, Any]) -> int:
+        """Distinct synthetic images in a trial's data set (categories x images per category)."""
+        generator = self.generator_config(params)
+        defaults = generator_class(generator["name"]).config_class()
+        return (int(generator.get("num_categories", defaults.num_categories))
+                * int(generator.get("images_per_category", defaults.images_per_category)))
 
     def finetune_config(self) -> FinetuneConfig:
         return FinetuneConfig.from_dict(self.finetune)
@@ -181,8 +215,7 @@ class StudySpec:
         if not isinstance(self.generator, dict) or "name" not in self.generator:
             raise ValueError(f"generator={self.generator!r} must be a config dict with a "
                              f"'name' (one of {', '.join(list_generators())})")
-        config = dict(self.generator)
-        create_generator(**config)
+        _validate_generator(self.generator)
 
     def _check_space(self) -> None:
         if not isinstance(self.space, dict) or not self.space:
@@ -208,6 +241,18 @@ class StudySpec:
                 f"pre-training keys ({', '.join(pretrain_keys)})")
         for params in self._corner_params():
             self._check_params(params, "space")
+        smallest = {key: min(self._values(key)) for key in ("num_categories",
+                                                            "images_per_category")}
+        workers = max(self.pretrain_values("num_workers", PretrainConfig().num_workers))
+        if smallest["num_categories"] * smallest["images_per_category"] < workers:
+            raise ValueError(f"space: {smallest} gives fewer images than num_workers={workers}: "
+                             "every pre-training worker needs at least one image")
+
+    def _values(self, key: str) -> list[Any]:
+        if key in self.space:
+            return spaces.bounds(self.space[key])
+        name = self.generator["name"]
+        return [self.generator.get(key, getattr(generator_class(name).config_class(), key))]
 
     def _corner_params(self) -> list[dict[str, Any]]:
         """One assignment per extreme value of each parameter, others at their first extreme:
@@ -225,7 +270,7 @@ class StudySpec:
         for name in names:
             config = self.generator_config({**params, spaces.GENERATOR_PARAM: name})
             try:
-                create_generator(**config)
+                _validate_generator(config)
             except ValueError as error:
                 raise ValueError(f"{where}: {params} gives an invalid {name} config: {error}") \
                     from None

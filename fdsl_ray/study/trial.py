@@ -24,11 +24,6 @@ from fdsl_ray.train.finetune import finetune
 TRIAL_RECORD = "trial.json"
 
 
-def synthetic_images(generator: dict[str, Any]) -> int:
-    """Distinct synthetic images a trial's data set holds (categories x images per category)."""
-    return int(generator["num_categories"]) * int(generator["images_per_category"])
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
@@ -72,7 +67,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
     last = pretrained.history[-1] if pretrained.history else {}
     metrics = {
         "top1": scored.top1,
-        "synthetic_images": synthetic_images(generator),
+        "synthetic_images": study.synthetic_images(params),
         "compute_seconds": compute,
         "pretrain_loss": last.get("loss", float("nan")),
         "pretrain_epochs": len(pretrained.history),
