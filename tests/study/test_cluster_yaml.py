@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -72,3 +73,19 @@ def test_nodes_run_the_ray_version_the_project_is_tested_with(prepared):
     image = prepared["docker"]["image"]
     assert image.startswith("rayproject/ray:")
     assert image.split(":")[1].split("-")[0] == ray.__version__
+
+
+def test_every_node_sees_the_shared_storage_inside_its_container(prepared):
+    """Trials, Train runs and stores are POSIX paths: all nodes mount the same folder."""
+    mount = "/mnt/fdsl"
+    assert f"-v {mount}:{mount}" in prepared["docker"]["run_options"]
+    commands = " ".join(prepared["initialization_commands"])
+    region = prepared["provider"]["region"]
+    assert "sudo mount -t nfs4" in commands
+    assert f'.efs.{region}.amazonaws.com:/" {mount}' in commands
+
+
+def test_setup_commands_are_valid_shell(prepared):
+    for command in (*prepared["initialization_commands"], *prepared["setup_commands"]):
+        checked = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True)
+        assert checked.returncode == 0, (command, checked.stderr)
