@@ -90,6 +90,7 @@ class FractalDB(Generator):
 
     def category_system(self, label: int) -> IFSSystem:
         """The first sampled system whose instance-0 image fills enough; cached."""
+        label = int(label) if isinstance(label, np.integer) else label
         check_int("label", label, 0, self.num_classes - 1)
         if label not in self._categories:
             self._categories[label] = self._search_category(label)
@@ -113,6 +114,7 @@ class FractalDB(Generator):
 
     def instance_system(self, label: int, instance: int) -> IFSSystem:
         """The category system weighted as instance `instance` prescribes."""
+        instance = int(instance) if isinstance(instance, np.integer) else instance
         check_int("instance", instance, 0)
         row = (instance // (4 * self.settings.renders_per_system)) % self.systems_per_category
         return self.category_system(label).scaled(self.weight_rows[row])

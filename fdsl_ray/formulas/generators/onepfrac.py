@@ -102,6 +102,7 @@ class OnePFrac(Generator):
     def category_system(self, label: int) -> IFSSystem:
         """The base with every parameter scaled by U(1 - delta, 1 + delta), redrawn until its
         image fills more than `filling_threshold`; cached, as renders reuse it."""
+        label = int(label) if isinstance(label, np.integer) else label
         check_int("label", label, 0, self.num_classes - 1)
         if label not in self._categories:
             self._categories[label] = self._search_category(label)
