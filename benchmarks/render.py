@@ -1,0 +1,272 @@
+"""Single-core rendering throughput of every registered generator, beside a plain-Python baseline.
+
+Usage (pin to one core so the figures are per core):
+    taskset -c 0 .venv/bin/python benchmarks/render.py [--sizes 224,512] [--seconds 3]
+        [--generators fractaldb,exfractaldb] [--categories 8]
+
+For each generator at reference settings (100k points, patch mode where it has one) it prints
+the first-call time (in a fresh process with an empty numba cache: import, compilation and the
+first category search),
+then images/s and ns per point after warm-up, and a per-point NumPy/Python chaos game as the
+baseline. It then projects FractalDB-1k as released (1,000 x 1,000 images, 362 px, 200k points)
+in core-hours from the fractaldb figure, against the published 1-2 days on 40 processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+# Compile into an empty cache so the first-call figure is a real compile, and keep numba, BLAS
+# and OpenMP on one thread: the figures are per core.
+os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="fdsl-bench-numba-")
+for _variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                  "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import numpy as np  # noqa: E402
+
+from fdsl_ray.formulas.registry import create_generator, generator_class, list_generators  # noqa: E402
+
+REFERENCE_POINTS = 100_000
+FRACTALDB_1K = {"images": 1_000 * 1_000, "image_size": 362, "n_points": 200_000}
+PUBLISHED_CORE_HOURS = (1 * 24 * 40, 2 * 24 * 40)
+BASELINE_IMAGES = 2
+
+
+@dataclasses.dataclass
+class Row:
+    generator: str
+    image_size: int
+    n_points: int | None
+    patch: bool | None
+    first_call_s: float = float("nan")
+    images_per_s: float = float("nan")
+    error: str = ""
+
+    @property
+    def ns_per_point(self) -> float:
+        if not self.n_points:
+            return float("nan")
+        return 1e9 / (self.images_per_s * self.n_points)
+
+
+def _fields(name: str) -> set[str]:
+    return {field.name for field in dataclasses.fields(generator_class(name).config_class)}
+
+
+def _uses_points(name: str, fields: set[str]) -> bool:
+    """Whether n_points changes the image (every config has the field; some ignore it)."""
+    if "n_points" not in fields:
+        return False
+    images = [create_generator(name, image_size=64, n_points=n, num_categories=1)
+              .render(np.zeros(1, np.int64), np.zeros(1, np.int64)) for n in (300, 3000)]
+    return not np.array_equal(*images)
+
+
+def measure(name: str, image_size: int, n_points: int, categories: int, seconds: float,
+            batch: int = 8) -> Row:
+    """First-call time, then images/s over at least `seconds` of batches of fresh ids.
+
+    The first call counts importing the generator modules (kernels compiled eagerly at import),
+    building the generator, compiling its kernels lazily and its first category search.
+    """
+    start = time.perf_counter()
+    fields = _fields(name)
+    config: dict = {"image_size": image_size, "num_categories": categories}
+    if "n_points" in fields:
+        config["n_points"] = n_points
+    if "patch" in fields:
+        config["patch"] = True
+    generator = create_generator(name, **config)
+    generator.render(np.zeros(1, np.int64), np.zeros(1, np.int64))
+    first_call_s = time.perf_counter() - start
+    points = n_points if _uses_points(name, fields) else None
+    row = Row(name, image_size, points, config.get("patch"), first_call_s)
+    labels = np.arange(batch, dtype=np.int64) % categories
+    generator.render(labels, np.ones(batch, np.int64))  # search the remaining categories
+    rendered = 0
+    start = time.perf_counter()
+    while True:
+        instances = np.full(batch, 2 + rendered // batch, dtype=np.int64)
+        generator.render(labels, instances)
+        rendered += batch
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+    row.images_per_s = rendered / elapsed
+    return row
+
+
+def baseline_image(rng: np.random.Generator, image_size: int, n_points: int) -> np.ndarray:
+    """FractalDB's reference renderer, one point at a time in Python: the cost we replace."""
+    num_maps = int(rng.integers(2, 9))
+    maps = rng.uniform(-1.0, 1.0, size=(num_maps, 6))
+    dets = np.abs(maps[:, 0] * maps[:, 3] - maps[:, 1] * maps[:, 2])
+    cumulative = np.cumsum(dets / dets.sum())
+    xs = np.empty(n_points)
+    ys = np.empty(n_points)
+    x = y = 0.0
+    for i in range(n_points):
+        a, b, c, d, e, f = maps[min(int(np.searchsorted(cumulative, rng.random())), num_maps - 1)]
+        x, y = a * x + b * y + e, c * x + d * y + f
+        xs[i] = x
+        ys[i] = y
+    margin = max(1, round(6 * image_size / 512))
+    span = image_size - 1 - 2 * margin
+    cols = margin + (xs - xs.min()) / max(np.ptp(xs), 1e-12) * span
+    rows = margin + (ys - ys.min()) / max(np.ptp(ys), 1e-12) * span
+    image = np.zeros((image_size, image_size), np.uint8)
+    for col, row in zip(cols.astype(int), rows.astype(int), strict=True):
+        mask = int(rng.integers(1, 512))
+        for cell in range(9):
+            if mask >> cell & 1:
+                r, c = row + cell // 3 - 1, col + cell % 3 - 1
+                if 0 <= r < image_size and 0 <= c < image_size:
+                    image[r, c] = 127
+    return image
+
+
+def measure_baseline(image_size: int, n_points: int) -> Row:
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(BASELINE_IMAGES):
+        baseline_image(rng, image_size, n_points)
+    elapsed = time.perf_counter() - start
+    return Row("baseline (Python per point)", image_size, n_points, True, float("nan"),
+               BASELINE_IMAGES / elapsed)
+
+
+def _cell(value: float | None, digits: int) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    print("| generator | px | points | patch | first call s | images/s | ns/point |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for row in rows:
+        points = f"{row.n_points:,}" if row.n_points else "-"
+        patch = "-" if row.patch is None else ("yes" if row.patch else "no")
+        if row.error:
+            print(f"| {row.generator} | {row.image_size} | {points} | {patch} | "
+                  f"error: {row.error} | | |")
+            continue
+        print(f"| {row.generator} | {row.image_size} | {points} | {patch} | "
+              f"{_cell(row.first_call_s, 2)} | {_cell(row.images_per_s, 2)} | "
+              f"{_cell(row.ns_per_point, 1)} |")
+
+
+def project_fractaldb(fractaldb: Row | None, baseline: Row) -> None:
+    images = FRACTALDB_1K["images"]
+    low, high = PUBLISHED_CORE_HOURS
+    print(f"\nFractalDB-1k as released ({images:,} images, {FRACTALDB_1K['image_size']} px, "
+          f"{FRACTALDB_1K['n_points']:,} points), single-core projection:")
+    print(f"- published: 1-2 days on 40 processes = {low:,}-{high:,} core-hours")
+    baseline_hours = images / baseline.images_per_s / 3600
+    print(f"- Python baseline: {baseline_hours:,.0f} core-hours "
+          f"({baseline.images_per_s:.3f} images/s at {baseline.image_size} px, "
+          f"{baseline.n_points:,} points)")
+    if fractaldb is None or fractaldb.error:
+        print("- fractaldb: not measured (generator not registered or failed)")
+        return
+    hours = images / fractaldb.images_per_s / 3600
+    print(f"- fractaldb: {hours:,.1f} core-hours ({fractaldb.images_per_s:,.1f} images/s), "
+          f"{baseline_hours / hours:,.0f}x the baseline, {low / hours:,.0f}-{high / hours:,.0f}x "
+          "the published cost")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+
+
+def run_worker(name: str, sizes: list[int], n_points: int, categories: int,
+               seconds: float) -> list[Row]:
+    """Measure one generator in a fresh process, so its first call compiles from nothing."""
+    command = [sys.executable, __file__, "--worker", name, "--sizes", ",".join(map(str, sizes)),
+               "--points", str(n_points), "--categories", str(categories),
+               "--seconds", str(seconds)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        return [Row(name, size, None, None, error=f"worker exited with {done.returncode}")
+                for size in sizes]
+    return [Row(**fields) for fields in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def worker(name: str, sizes: list[int], n_points: int, categories: int,
+           seconds: float) -> None:
+    rows = []
+    for size in sizes:
+        print(f"measuring {name} at {size} px ...", file=sys.stderr, flush=True)
+        try:
+            rows.append(measure(name, size, n_points, categories, seconds))
+        except Exception as error:  # a broken generator must not hide the others' figures
+            message = (str(error).splitlines() or [""])[0][:80]
+            rows.append(Row(name, size, None, None, error=f"{type(error).__name__}: {message}"))
+    print(json.dumps([dataclasses.asdict(row) for row in rows]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=_int_list, default=[224, 512],
+                        help="image sizes in px (default: 224,512)")
+    parser.add_argument("--seconds", type=float, default=3.0,
+                        help="wall time per measurement after warm-up (default: 3)")
+    parser.add_argument("--generators", default=None,
+                        help="comma-separated names (default: every registered generator)")
+    parser.add_argument("--categories", type=int, default=8,
+                        help="categories cycled through by each measurement (default: 8)")
+    parser.add_argument("--no-projection", action="store_true",
+                        help="skip the FractalDB-1k measurement at 362 px / 200k points")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--points", type=int, default=REFERENCE_POINTS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not args.sizes or min(args.sizes) < 8 or args.seconds <= 0 or args.categories < 1:
+        parser.error("--sizes must be >= 8 px, --seconds > 0 and --categories >= 1")
+    if args.worker:
+        worker(args.worker, args.sizes, args.points, args.categories, args.seconds)
+        return 0
+    registered = list_generators()
+    names = registered if args.generators is None else args.generators.split(",")
+    unknown = sorted(set(names) - set(registered))
+    if unknown:
+        parser.error(f"unknown generator(s) {', '.join(unknown)}: registered are "
+                     f"{', '.join(registered)}")
+
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if affinity != 1:
+        print(f"note: this process may run on {affinity} cores; pin it with taskset -c 0 "
+              "(the kernels are single-threaded either way)", file=sys.stderr)
+    rows: list[Row] = []
+    for name in names:
+        rows += run_worker(name, args.sizes, REFERENCE_POINTS, args.categories, args.seconds)
+    for size in args.sizes:
+        print(f"measuring the Python baseline at {size} px ...", file=sys.stderr, flush=True)
+        rows.append(measure_baseline(size, REFERENCE_POINTS))
+    print_table(rows)
+
+    if args.no_projection:
+        return 0
+    release = FRACTALDB_1K["image_size"]
+    fractaldb = None
+    if "fractaldb" in registered:
+        fractaldb = run_worker("fractaldb", [release], FRACTALDB_1K["n_points"], args.categories,
+                               args.seconds)[0]
+    print(f"measuring the Python baseline at {release} px ...", file=sys.stderr, flush=True)
+    project_fractaldb(fractaldb, measure_baseline(release, FRACTALDB_1K["n_points"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
