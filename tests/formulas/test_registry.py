@@ -1,0 +1,106 @@
+"""Every registered generator: config errors, round trips and batch-independent bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fdsl_ray.formulas.registry import create_generator, list_generators
+
+SMALL = {"image_size": 32, "n_points": 2000, "num_categories": 4}
+# Thresholds tuned for full-size images are loosened for these tiny ones.
+EXTRA = {"fractaldb": {"filling_threshold": 0.1}}
+GENERATORS = list_generators()
+LABELS = np.array([3, 0, 2, 0, 1, 3])
+INSTANCES = np.array([0, 5, 1, 1002, 3, 7])
+
+
+def _small(name: str) -> dict:
+    return {"name": name, **SMALL, **EXTRA.get(name, {})}
+
+
+def _digest(images: np.ndarray) -> str:
+    return hashlib.sha256(images.tobytes()).hexdigest()
+
+
+def test_the_builtin_generators_are_registered():
+    assert {"onepfrac", "fractaldb"} <= set(GENERATORS)
+
+
+def test_unknown_generator_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"generator='nope' is unknown: must be one of .*onepfrac"):
+        create_generator("nope")
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_unknown_config_key_is_named(name):
+    with pytest.raises(ValueError, match=rf"{name}: unknown config key\(s\) colour: allowed keys"):
+        create_generator(name, colour=3)
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("image_size", 0), ("image_size", -8), ("n_points", 0), ("num_categories", 0),
+     ("images_per_category", -1), ("seed", -1)],
+)
+def test_bad_common_fields_are_named(name, field, value):
+    with pytest.raises(ValueError, match=rf"{field}={value} is out of range"):
+        create_generator(**{**_small(name), field: value})
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_bad_ids_are_refused(name):
+    generator = create_generator(**_small(name))
+    with pytest.raises(ValueError, match=r"label=4 is out of range: must be in \[0, 3\]"):
+        generator.render([0, 4], [0, 0])
+    with pytest.raises(ValueError, match=r"instance=-1 is out of range"):
+        generator.render([0], [-1])
+    with pytest.raises(ValueError, match=r"differ in length"):
+        generator.render([0, 1], [0])
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_bytes_do_not_depend_on_batch_composition_or_order(name):
+    generator = create_generator(**_small(name))
+    batch = generator.render(LABELS, INSTANCES)
+    size = generator.image_size
+    assert batch.shape == (LABELS.size, size, size) and batch.dtype == np.uint8
+    order = np.array([4, 2, 5, 0, 3, 1])
+    fresh = create_generator(**generator.config)
+    np.testing.assert_array_equal(fresh.render(LABELS[order], INSTANCES[order]), batch[order])
+    for index in (0, 3):
+        single = create_generator(**generator.config).render(LABELS[[index]], INSTANCES[[index]])
+        np.testing.assert_array_equal(single[0], batch[index])
+    assert len({image.tobytes() for image in batch}) > 1
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_config_round_trips_through_json(name):
+    generator = create_generator(**_small(name))
+    rebuilt = create_generator(**json.loads(json.dumps(generator.config)))
+    assert rebuilt.config == generator.config
+    assert rebuilt.num_classes == SMALL["num_categories"]
+
+
+def test_bytes_are_the_same_in_another_process():
+    script = (
+        "import hashlib, json, sys\n"
+        "import numpy as np\n"
+        "from fdsl_ray.formulas.registry import create_generator\n"
+        "configs, labels, instances = json.loads(sys.stdin.read())\n"
+        "print(json.dumps({c['name']: hashlib.sha256(create_generator(**c).render(\n"
+        "    np.array(labels), np.array(instances)).tobytes()).hexdigest() for c in configs}))\n"
+    )
+    configs = [_small(name) for name in GENERATORS]
+    payload = json.dumps([configs, LABELS.tolist(), INSTANCES.tolist()])
+    result = subprocess.run([sys.executable, "-c", script], input=payload, capture_output=True,
+                            text=True, timeout=600, check=True)
+    theirs = json.loads(result.stdout)
+    ours = {c["name"]: _digest(create_generator(**c).render(LABELS, INSTANCES)) for c in configs}
+    assert theirs == ours
