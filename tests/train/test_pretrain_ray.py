@@ -1,0 +1,114 @@
+"""Pre-training on real Ray Train workers: DDP on CPU, export, resume after a killed worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from fdsl_ray.train import PretrainConfig, pretrain
+from fdsl_ray.train.models import ModelSpec
+
+GENERATOR = dict(name="rcdb", image_size=16, num_categories=10, images_per_category=16)
+
+
+def _config(**changes) -> PretrainConfig:
+    recipe = dict(model="cpu_micro", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0,
+                  num_workers=2, num_data_actors=1, max_failures=0)
+    return PretrainConfig(**{**recipe, **changes})
+
+
+def _kill_one_worker_after_first_checkpoint(run_dir: Path, killed: list[int]) -> None:
+    import psutil  # Ray's vendored copy, importable once ray is imported
+
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list(run_dir.glob("checkpoint_*")):
+        time.sleep(0.2)
+    for process in psutil.process_iter(["pid", "name", "cmdline"]):
+        description = f"{process.info['name']} {' '.join(process.info['cmdline'] or [])}"
+        if "RayTrainWorker" in description:
+            process.kill()
+            killed.append(process.info["pid"])
+            return
+
+
+def _run_with_a_kill(config: PretrainConfig, storage: Path, run_name: str) -> tuple:
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_one_worker_after_first_checkpoint,
+                              args=(storage / run_name, killed), daemon=True)
+    killer.start()
+    try:
+        return pretrain(GENERATOR, config, storage_path=str(storage), run_name=run_name), killed
+    except Exception as error:  # noqa: BLE001 - the caller checks what failed
+        return error, killed
+    finally:
+        killer.join()
+
+
+@pytest.mark.slow
+def test_two_worker_ddp_loss_falls_and_export_loads_in_timm(ray_session, tmp_path):
+    config = _config()
+    result = pretrain(GENERATOR, config, storage_path=str(tmp_path), run_name="ddp")
+    assert [record["epoch"] for record in result.history] == [1, 2, 3, 4]
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert all(record["images_per_s"] > 0 for record in result.history)
+    assert result.num_classes == 10
+    assert result.compute_seconds == pytest.approx(
+        sum(record["epoch_seconds"] for record in result.history))
+
+    spec = ModelSpec.cpu_micro()
+    loaded = timm.create_model(spec.name, pretrained=True,
+                               pretrained_cfg_overlay=dict(file=result.weights_path),
+                               num_classes=3, **spec.overrides())
+    state = torch.load(Path(result.checkpoint_path) / "state.pt", weights_only=False)["model"]
+    for key, value in loaded.state_dict().items():
+        if not key.startswith("head."):
+            assert torch.equal(value, state[key]), key
+    assert loaded.head.weight.shape == (3, spec.resolved_embed_dim)
+
+    again = pretrain(GENERATOR, config, storage_path=str(tmp_path), run_name="ddp")
+    assert again.history == result.history and again.weights_path == result.weights_path
+    assert again.wall_seconds < 5
+
+    with pytest.raises(ValueError, match="already holds a pre-training run of another"):
+        pretrain(GENERATOR, _config(lr=0.01), storage_path=str(tmp_path), run_name="ddp")
+
+
+@pytest.mark.slow
+def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_path):
+    result, killed = _run_with_a_kill(_config(max_failures=1), tmp_path, "killed")
+    assert killed, "no RayTrainWorker process was found to kill"
+    assert not isinstance(result, Exception), result
+    assert [record["epoch"] for record in result.history] == [1, 2, 3, 4]
+    attempts = [record["attempt"] for record in result.history]
+    assert attempts[0] == 1 and attempts[-1] == 2 and attempts == sorted(attempts)
+
+
+@pytest.mark.slow
+def test_failed_run_resumes_at_the_next_epoch_when_called_again(ray_session, tmp_path):
+    failed, killed = _run_with_a_kill(_config(max_failures=0), tmp_path, "again")
+    assert killed and isinstance(failed, Exception)
+    resumed = pretrain(GENERATOR, _config(max_failures=0), storage_path=str(tmp_path),
+                       run_name="again")
+    epochs = [record["epoch"] for record in resumed.history]
+    attempts = [record["attempt"] for record in resumed.history]
+    assert epochs == [1, 2, 3, 4]
+    assert attempts[0] == 1 and attempts[-1] == 2 and attempts == sorted(attempts)
+
+
+def test_impossible_resources_are_refused_before_training(ray_session, tmp_path):
+    with pytest.raises(ValueError, match=r"cannot host this run: it needs 9 CPU .* has 4 CPU"):
+        pretrain(GENERATOR, _config(num_workers=8), storage_path=str(tmp_path), run_name="big")
+    with pytest.raises(ValueError, match="needs 0 CPU and 1 GPU|needs 3 CPU and 2 GPU"):
+        pretrain(GENERATOR, _config(use_gpu=True), storage_path=str(tmp_path), run_name="gpu")
+
+
+def test_bad_generator_and_batch_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="generator='nope' is unknown"):
+        pretrain(dict(name="nope"), _config(), storage_path=str(tmp_path), run_name="x")
+    with pytest.raises(ValueError, match="batch_size=256 is out of range: an epoch has 160"):
+        pretrain(GENERATOR, _config(batch_size=256), storage_path=str(tmp_path), run_name="x")
