@@ -67,7 +67,7 @@ def make_searcher(spec: StudySpec, study_dir: str | Path, max_concurrent: int
 def make_scheduler(spec: StudySpec) -> TrialScheduler:
     if not spec.asha:
         return FIFOScheduler()
-    max_epochs = max(spec.pretrain_values("epochs", spec.pretrain_config({}).epochs))
+    max_epochs = max(spec.pretrain_config(params).epochs for params in spec.corner_params())
     return ASHAScheduler(metric=ASHA_METRIC, mode=ASHA_MODE, time_attr=ASHA_TIME_ATTR,
                          grace_period=spec.asha_grace_period, max_t=max(max_epochs, 1) + 1,
                          reduction_factor=2)

@@ -53,7 +53,9 @@ class StudySpec:
     minimised, for a multi-objective search. `max_concurrent` None runs as many trials at once
     as the cluster can hold with all their nested Train and Data work. `storage` is the Optuna
     SQLAlchemy URL (None: sqlite in the study directory); `data_store` the Parquet store that
-    trials share by config hash (None: each trial streams its images).
+    trials share by config hash (None: each trial streams its images). `pretrain_images` fixes
+    the pre-training budget in images seen instead of epochs (epochs = that / data set size,
+    rounded up), so that data sets of different sizes train for comparable steps.
     """
 
     name: str
@@ -73,6 +75,7 @@ class StudySpec:
     seed: int = 0
     storage: str | None = None
     data_store: str | None = None
+    pretrain_images: int | None = None
 
     def __post_init__(self) -> None:
         for key in ("generator", "space", "points_to_evaluate", "pretrain", "finetune"):
@@ -104,14 +107,19 @@ class StudySpec:
         if self.data_store is not None and not isinstance(self.data_store, str):
             raise ValueError(f"data_store={self.data_store!r} must be a directory path or URI")
         FinetuneConfig.from_dict(self.finetune)
-        base_pretrain = PretrainConfig.from_dict(self.pretrain)
+        PretrainConfig.from_dict(self.pretrain)
+        if self.pretrain_images is not None:
+            check_int("pretrain_images", self.pretrain_images, 1)
+            if "epochs" in self.space:
+                raise ValueError("pretrain_images and a searched 'epochs' both set the budget: "
+                                 "give one of them")
         self._check_space()
         if self.sampler == "grid" and self.num_samples > spaces.grid_size(self.space):
             raise ValueError(f"num_samples={self.num_samples} is out of range: the grid has "
                              f"{spaces.grid_size(self.space)} points")
         self._check_points()
         if self.asha:
-            epochs = min(self.pretrain_values("epochs", base_pretrain.epochs))
+            epochs = min(self.pretrain_config(params).epochs for params in self.corner_params())
             check_int("asha_grace_period", self.asha_grace_period, 1, epochs)
 
     # --- parameter routing -------------------------------------------------------------------
@@ -145,8 +153,12 @@ class StudySpec:
         batches of the whole set (rounded down to a multiple of num_workers), so a scaling
         study can go down to a handful of images with one recipe."""
         searched = {name: params[name] for name in self.pretrain_params() if name in params}
-        config = PretrainConfig.from_dict({**self.pretrain, **searched})
+        values = {**self.pretrain, **searched}
         images = self.synthetic_images(params)
+        if self.pretrain_images is not None:
+            values["epochs"] = max(math.ceil(self.pretrain_images / images),
+                                   values.get("warmup_epochs", PretrainConfig.warmup_epochs) + 1)
+        config = PretrainConfig.from_dict(values)
         if images < config.batch_size:
             batch = max(config.num_workers, images // config.num_workers * config.num_workers)
             config = PretrainConfig.from_dict({**config.to_dict(), "batch_size": batch})
@@ -182,7 +194,7 @@ class StudySpec:
         """What one trial holds at its peak: the trial itself, its Train workers (their own
         placement group, invisible to Tune), its data actors and Ray Data's tasks."""
         need = {"CPU": 0.0, "GPU": 0.0}
-        for params in self._corner_params():
+        for params in self.corner_params():
             config = self.pretrain_config(params)
             cpus = (self.trial_cpus + config.num_workers * config.cpus_per_worker
                     + config.num_data_actors * config.cpus_per_data_actor + DATA_TASK_CPUS)
@@ -239,7 +251,7 @@ class StudySpec:
                 f"the keys of {', '.join(self.generator_names)} "
                 f"({', '.join(sorted(spaces.generator_keys(self.generator_names)))}) and "
                 f"pre-training keys ({', '.join(pretrain_keys)})")
-        for params in self._corner_params():
+        for params in self.corner_params():
             self._check_params(params, "space")
         smallest = {key: min(self._values(key)) for key in ("num_categories",
                                                             "images_per_category")}
@@ -254,7 +266,7 @@ class StudySpec:
         name = self.generator["name"]
         return [self.generator.get(key, getattr(generator_class(name).config_class(), key))]
 
-    def _corner_params(self) -> list[dict[str, Any]]:
+    def corner_params(self) -> list[dict[str, Any]]:
         """One assignment per extreme value of each parameter, others at their first extreme:
         enough to find a bound the generator or pre-training config rejects."""
         first = {name: spaces.bounds(spec)[0] for name, spec in self.space.items()}

@@ -134,3 +134,13 @@ def test_a_data_set_smaller_than_a_batch_trains_on_whole_set_batches():
         make(generator={**BASE, "images_per_category": 1},
              space={"num_categories": {"type": "int", "low": 1, "high": 8}},
              pretrain={"num_workers": 4})
+
+
+def test_a_budget_in_images_sets_epochs_from_the_data_set_size():
+    spec = make(space={"images_per_category": {"type": "int", "low": 1, "high": 100}},
+                pretrain_images=1000, pretrain={"warmup_epochs": 1})
+    assert spec.pretrain_config({"images_per_category": 100}).epochs == 3  # 1000 / 400
+    assert spec.pretrain_config({"images_per_category": 1}).epochs == 250
+    assert spec.pretrain_config({"images_per_category": 250}).epochs == 2  # warm-up + 1
+    with pytest.raises(ValueError, match="pretrain_images and a searched 'epochs'"):
+        make(space={"epochs": {"type": "int", "low": 2, "high": 4}}, pretrain_images=10)

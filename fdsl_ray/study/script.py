@@ -1,0 +1,76 @@
+"""What every studies/*.py script shares: its flags, where the study goes, and Ray start-up.
+
+A script defines `build_spec(smoke, num_samples) -> StudySpec` and calls
+`study_main(build_spec, description)`. Flags: --smoke (a tiny version, minutes on a laptop),
+--address (a running cluster, e.g. "auto" inside `ray job submit`), --storage (the study root:
+a local directory, or an s3:// / gs:// URI shared by the cluster), --resume, --num-samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import ray
+
+from fdsl_ray.study.run import run_study
+from fdsl_ray.study.spec import StudySpec
+
+DEFAULT_ROOT = "runs"
+LOCAL_MIN_CPUS = 4  # nested Tune/Train/Data deadlock on fewer logical CPUs (see ray-notes)
+_URI_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
+
+
+def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny, fast version of the study (used by the tests)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join ('auto' inside `ray job submit`); "
+                             "default: start a local Ray")
+    parser.add_argument("--storage", default=DEFAULT_ROOT,
+                        help="study root: a directory, or an s3:// / gs:// URI shared by the "
+                             f"cluster's nodes (default: ./{DEFAULT_ROOT})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted study in the same --storage")
+    parser.add_argument("--num-samples", type=int, default=None,
+                        help="number of trials (default: the study's own)")
+    return parser.parse_args(argv)
+
+
+def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
+    """(local study directory, shared storage path or None). With a URI the trials' files go
+    there, and spec, Optuna database and results stay in ./runs/<name> on the driver."""
+    if storage.startswith(_URI_SCHEMES):
+        return Path(DEFAULT_ROOT) / name, f"{storage.rstrip('/')}/{name}"
+    return Path(storage) / name, None
+
+
+def start_ray(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address)
+        return
+    ray.init(num_cpus=max(LOCAL_MIN_CPUS, os.cpu_count() or 1))
+
+
+def study_main(build_spec: Callable[[bool, int | None], StudySpec], description: str,
+               argv: list[str] | None = None) -> pd.DataFrame | None:
+    """Run a study script; a refused spec or flag prints one line and exits with status 2."""
+    args = parse_args(description, argv)
+    try:
+        if args.num_samples is not None and args.num_samples < 1:
+            raise ValueError(f"--num-samples={args.num_samples} is out of range: must be >= 1")
+        spec = build_spec(args.smoke, args.num_samples)
+        study_dir, storage_path = study_paths(args.storage, spec.name)
+        start_ray(args.address)
+        return run_study(spec, study_dir=study_dir, resume=args.resume,
+                         storage_path=storage_path)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,172 @@
+"""Studies on a real local Ray: results table, Optuna storage, resume, early stops, failures."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from ray import tune
+
+from fdsl_ray.study.run import SPEC_FILE, results_columns, run_study
+from fdsl_ray.study.search import OPTUNA_DB
+from fdsl_ray.study.spec import StudySpec
+from fdsl_ray.study.trial import TRIAL_RECORD
+
+GENERATOR = {"name": "onepfrac", "image_size": 16, "n_points": 300, "num_categories": 4,
+             "images_per_category": 4}
+PRETRAIN = {"model": "cpu_micro", "epochs": 2, "batch_size": 8, "lr": 0.05, "warmup_epochs": 0,
+            "num_workers": 1, "num_data_actors": 1, "max_failures": 0}
+FINETUNE = {"epochs": 2, "warmup_epochs": 0, "shots": 2, "batch_size": 8}
+DELTAS = [0.01, 0.2]
+
+
+def tiny_spec(name: str, **changes) -> StudySpec:
+    fields = dict(name=name, generator=GENERATOR, pretrain=PRETRAIN, finetune=FINETUNE,
+                  space={"delta": {"type": "categorical", "choices": DELTAS}},
+                  sampler="grid", num_samples=2)
+    return StudySpec(**{**fields, **changes})
+
+
+def wait_for_free_resources(ray, timeout: float = 60.0) -> tuple[float, list[str]]:
+    """CPUs free and placement groups still reserved, once everything settled (or timed out)."""
+    total = ray.cluster_resources()["CPU"]
+    deadline = time.monotonic() + timeout
+    while True:
+        table = ray.util.placement_group_table()
+        reserved = [pg_id for pg_id, info in table.items() if info["state"] != "REMOVED"]
+        free = ray.available_resources().get("CPU", 0.0)
+        if (free == total and not reserved) or time.monotonic() > deadline:
+            return free, reserved
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
+    spec = tiny_spec("smoke")
+    table = run_study(spec, study_dir=tmp_path, verbose=0)
+
+    assert list(table.columns) == results_columns(spec)
+    assert list(table.columns) == [
+        "trial_id", "status", "error", "param.delta", "top1", "pretrain_loss",
+        "pretrain_epochs", "wall_seconds", "pretrain_compute_seconds",
+        "finetune_compute_seconds", "overhead_seconds", "overhead_fraction", "trial_dir"]
+    assert len(table) == 2 and table["trial_id"].is_unique
+    assert sorted(table["param.delta"]) == DELTAS
+    assert set(table["status"]) == {"TERMINATED"} and set(table["error"]) == {""}
+    assert table["top1"].between(0, 100).all()
+    assert (table["pretrain_epochs"] == PRETRAIN["epochs"]).all()
+    assert (table["pretrain_loss"] > 0).all()
+    compute = table["pretrain_compute_seconds"] + table["finetune_compute_seconds"]
+    assert (table["wall_seconds"] > compute).all()
+    assert ((table["wall_seconds"] - compute - table["overhead_seconds"]).abs() < 1e-6).all()
+    assert table["overhead_fraction"].between(0, 1).all()
+
+    for _, row in table.iterrows():
+        record = json.loads((Path(row["trial_dir"]) / TRIAL_RECORD).read_text())
+        assert record["generator"] == {**GENERATOR, "delta": row["param.delta"]}
+        assert record["metrics"]["top1"] == row["top1"]
+        assert Path(record["metrics"]["weights_path"]).is_file()
+        assert len(record["history"]) == PRETRAIN["epochs"]
+
+    saved = (tmp_path / "results.parquet", tmp_path / "results.csv", tmp_path / SPEC_FILE)
+    assert all(path.is_file() for path in saved)
+    assert StudySpec.load(tmp_path / SPEC_FILE) == spec
+
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path / OPTUNA_DB}")
+    completed = [trial for trial in study.trials
+                 if trial.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(trial.params["delta"] for trial in completed) == DELTAS
+    by_delta = dict(zip(table["param.delta"], table["top1"], strict=True))
+    assert {trial.params["delta"]: trial.value for trial in completed} == by_delta
+    assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
+
+
+class StopAfterFirstTrial(tune.Stopper):
+    """Interrupts the study once one trial has reported its objective."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self.finished += "top1" in result
+        return False
+
+    def stop_all(self) -> bool:
+        return self.finished >= 1
+
+
+@pytest.mark.slow
+def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, tmp_path):
+    spec = tiny_spec("resume", sampler="tpe", num_samples=2, second_objective="compute_seconds",
+                     space={"delta": {"type": "float", "low": 0.01, "high": 0.4, "log": True}},
+                     points_to_evaluate=[{"delta": 0.01}, {"delta": 0.1}])
+    first = run_study(spec, study_dir=tmp_path, stop=StopAfterFirstTrial(), verbose=0)
+    done = first.dropna(subset=["top1"])
+    assert len(done) == 1
+
+    with pytest.raises(ValueError, match="holds an unfinished study 'resume': pass --resume"):
+        run_study(spec, study_dir=tmp_path, verbose=0)
+    other = tiny_spec("resume", num_samples=1)
+    with pytest.raises(ValueError, match="holds a different study"):
+        run_study(other, study_dir=tmp_path, resume=True, verbose=0)
+
+    resumed = run_study(spec, study_dir=tmp_path, resume=True, verbose=0)
+    assert len(resumed) == 2 and resumed["top1"].notna().all()
+    assert sorted(resumed["param.delta"]) == [0.01, 0.1]
+    kept = resumed.set_index("trial_id").loc[done["trial_id"].iloc[0]]
+    assert kept["top1"] == done["top1"].iloc[0]
+    assert kept["wall_seconds"] == done["wall_seconds"].iloc[0]
+    assert "compute_seconds" in resumed.columns and (resumed["compute_seconds"] > 0).all()
+
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / OPTUNA_DB}")
+    values = [trial.values for trial in study.trials
+              if trial.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(value[0] for value in values) == sorted(resumed["top1"])
+
+    started = time.monotonic()
+    again = run_study(spec, study_dir=tmp_path, verbose=0)
+    assert time.monotonic() - started < 10
+    assert again.equals(resumed)
+
+
+@pytest.mark.slow
+def test_no_placement_group_or_cpu_stays_reserved_after_early_stops(ray_session, tmp_path):
+    # Stopping every trial after its first pre-training epoch exercises the path ASHA takes
+    # (the trial is stopped while its nested trainer runs), deterministically.
+    spec = tiny_spec("stopped", pretrain={**PRETRAIN, "epochs": 4})
+    table = run_study(spec, study_dir=tmp_path / "stopped", stop={"training_iteration": 1},
+                      verbose=0)
+    assert len(table) == 2 and table["top1"].isna().all()
+    assert (table["pretrain_epochs"] == 1).all()
+    assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
+
+    asha = tiny_spec("asha", asha=True, asha_grace_period=1, pretrain={**PRETRAIN, "epochs": 3},
+                     sampler="tpe", num_samples=3,
+                     space={"lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True}})
+    table = run_study(asha, study_dir=tmp_path / "asha", verbose=0)
+    assert len(table) == 3 and set(table["status"]) == {"TERMINATED"}
+    assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
+
+
+@pytest.mark.slow
+def test_a_failing_trial_shows_its_error_in_the_results(ray_session, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the store should be")
+    spec = tiny_spec("failing", num_samples=1, max_failures=1, data_store=str(blocked / "store"))
+    table = run_study(spec, study_dir=tmp_path / "study", verbose=0)
+    assert list(table["status"]) == ["ERROR"]
+    assert table["error"].iloc[0] != "" and math.isnan(table["top1"].iloc[0])
+    attempts = list((tmp_path / "study" / "tune").glob("*/error.txt"))
+    assert attempts, "Tune records the trial's error beside it"
+    assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
+
+
+def test_refuses_a_study_the_cluster_cannot_hold_before_any_trial(ray_session, tmp_path):
+    spec = tiny_spec("too-big", pretrain={**PRETRAIN, "num_workers": 8})
+    with pytest.raises(ValueError, match="each trial needs 11 CPU .* the cluster has 4"):
+        run_study(spec, study_dir=tmp_path, verbose=0)
+    assert not (tmp_path / "tune").exists()
