@@ -64,12 +64,23 @@ def sample_system(rng: np.random.Generator, min_maps: int, max_maps: int) -> Sys
 
 @numba.njit(cache=True)
 def _chaos_game(params: np.ndarray, cumulative: np.ndarray, key: np.uint64,
-                out: np.ndarray) -> None:
-    """Fill out [n, 3] with the chaos game from the origin, keeping every point."""
+                out: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Fill out [n, 3] with the chaos game from the origin, keeping every point.
+
+    Returns the normalisation as (scale, offset x, y, z, valid): p * scale - offset min-max
+    scales the finite points into [-1, 1] with one scale for all axes, then centres them on
+    their centroid. valid is 0.0 when no finite extent remains (a diverging system).
+    """
     num_maps = params.shape[0]
     x = 0.0
     y = 0.0
     z = 0.0
+    low = np.inf
+    high = -np.inf
+    sum_x = 0.0
+    sum_y = 0.0
+    sum_z = 0.0
+    count = 0
     for i in range(out.shape[0]):
         u = draw_uniform(key, np.uint64(i))
         m = 0
@@ -85,51 +96,32 @@ def _chaos_game(params: np.ndarray, cumulative: np.ndarray, key: np.uint64,
         out[i, 0] = x
         out[i, 1] = y
         out[i, 2] = z
-
-
-@numba.njit(cache=True)
-def _normalise(points: np.ndarray) -> bool:
-    """In place: min-max into [-1, 1] with one scale for all axes, then centre on the centroid.
-
-    Non-finite points (a diverging system) are left as they are and ignored; returns False when
-    no finite extent remains (nothing to draw).
-    """
-    low = np.inf
-    high = -np.inf
-    for i in range(points.shape[0]):
-        for axis in range(3):
-            v = points[i, axis]
-            if np.isfinite(v):
-                low = min(low, v)
-                high = max(high, v)
-    if not (high > low) or not np.isfinite(high - low):
-        return False
-    scale = 2.0 / (high - low)
-    sums = np.zeros(3)
-    count = 0
-    for i in range(points.shape[0]):
-        finite = True
-        for axis in range(3):
-            if not np.isfinite(points[i, axis]):
-                finite = False
-        if finite:
-            for axis in range(3):
-                points[i, axis] = (points[i, axis] - low) * scale - 1.0
-                sums[axis] += points[i, axis]
+        if np.isfinite(x + y + z):
+            low = min(low, x, y, z)
+            high = max(high, x, y, z)
+            sum_x += x
+            sum_y += y
+            sum_z += z
             count += 1
-    for i in range(points.shape[0]):
-        for axis in range(3):
-            points[i, axis] -= sums[axis] / count
-    return True
+    if count == 0 or not (high > low) or not np.isfinite(high - low):
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    scale = 2.0 / (high - low)
+    shift = low * scale + 1.0
+    centre_x = sum_x / count * scale - shift
+    centre_y = sum_y / count * scale - shift
+    centre_z = sum_z / count * scale - shift
+    return scale, shift + centre_x, shift + centre_y, shift + centre_z, 1.0
 
 
 def point_cloud(system: System3D, key: int, n_points: int) -> np.ndarray:
     """n_points x 3 normalised and centred cloud; NaN rows mark points of a diverging system."""
     points = np.empty((n_points, 3))
-    _chaos_game(system.params, np.cumsum(system.probabilities), np.uint64(key), points)
-    if not _normalise(points):
-        points[:] = np.nan
-    points[~np.isfinite(points).all(axis=1)] = np.nan
+    scale, *offset, valid = _chaos_game(system.params, np.cumsum(system.probabilities),
+                                        np.uint64(key), points)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(points.sum(axis=1)) & bool(valid)
+        points = points * scale - np.array(offset)
+    points[~finite] = np.nan
     return points
 
 
@@ -161,16 +153,20 @@ def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.nd
     for b in range(out.shape[0]):
         start = map_offsets[b]
         stop = map_offsets[b + 1]
-        _chaos_game(params[start:stop], cumulative[start:stop], point_keys[b], points)
-        if not _normalise(points):
+        scale, offset_x, offset_y, offset_z, valid = _chaos_game(
+            params[start:stop], cumulative[start:stop], point_keys[b], points)
+        if valid == 0.0:
             continue
         r = rotations[b]
         for i in range(n_points):
             x0 = points[i, 0]
             y0 = points[i, 1]
             z0 = points[i, 2]
-            if not (np.isfinite(x0) and np.isfinite(y0) and np.isfinite(z0)):
+            if not np.isfinite(x0 + y0 + z0):
                 continue
+            x0 = x0 * scale - offset_x
+            y0 = y0 * scale - offset_y
+            z0 = z0 * scale - offset_z
             x = r[0, 0] * x0 + r[0, 1] * y0 + r[0, 2] * z0
             y = r[1, 0] * x0 + r[1, 1] * y0 + r[1, 2] * z0
             z = r[2, 0] * x0 + r[2, 1] * y0 + r[2, 2] * z0
@@ -180,12 +176,17 @@ def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.nd
             col = int(np.floor(half + half * focal * x / depth))
             row = int(np.floor(half - half * focal * y / depth))
             if patch:
-                mask = np.int64(draw_bits(patch_keys[b], np.uint64(i)) % np.uint64(511)) + 1
+                # Two masks per 64 random bits (multiply-shift to 1..511): point i uses
+                # half i & 1 of draw i >> 1.
+                bits = draw_bits(patch_keys[b], np.uint64(i >> 1))
+                half_bits = (bits >> np.uint64(32)) if i & 1 else (bits & np.uint64(0xFFFFFFFF))
+                mask = 1 + np.int64((half_bits * np.uint64(511)) >> np.uint64(32))
+                inside = 1 <= row < size - 1 and 1 <= col < size - 1
                 for cell in range(9):
                     if (mask >> cell) & 1:
                         rr = row + cell // 3 - 1
                         cc = col + cell % 3 - 1
-                        if 0 <= rr < size and 0 <= cc < size:
+                        if inside or (0 <= rr < size and 0 <= cc < size):
                             out[b, rr, cc] = value
             elif 0 <= row < size and 0 <= col < size:
                 out[b, row, col] = value
