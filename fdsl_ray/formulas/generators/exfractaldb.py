@@ -6,6 +6,8 @@ the system itself plus each of the 12 parameters of the first map scaled by each
 {0.4, ..., 1.6} minus {1.0}; like FractalDB's instance weighting (which weights one map, the
 first row of the category's parameter file), only map 0 is weighted. Instance i renders cloud
 i mod 145 from a random viewpoint, so ids beyond 145 are fresh views of the same clouds.
+A weighted system can diverge (about 1 cloud in 1,000 at 100k points); its image is black,
+as the reference keeps such instances too.
 """
 
 from __future__ import annotations
