@@ -31,12 +31,21 @@ def margin_for(image_size: int) -> int:
 
 @numba.njit(cache=True)
 def _chaos_points(maps, cumulative, n_maps, key, n_points, xs, ys):
-    """Fill xs, ys from the origin; False when the orbit leaves the finite floats."""
+    """Fill xs, ys from the origin; False when the orbit leaves the finite floats.
+
+    One 64-bit draw serves two steps (32 bits each choose a map), halving the hashing.
+    """
     x = 0.0
     y = 0.0
     to_unit = 1.0 / 4294967296.0
+    low32 = np.uint64(0xFFFFFFFF)
+    bits = np.uint64(0)
     for step in range(n_points + WARMUP_POINTS):
-        u = float(draw_bits(key, np.uint64(step)) >> np.uint64(32)) * to_unit
+        if step & 1 == 0:
+            bits = draw_bits(key, np.uint64(step >> 1))
+            u = float(bits >> np.uint64(32)) * to_unit
+        else:
+            u = float(bits & low32) * to_unit
         index = 0
         for k in range(n_maps - 1):
             index += u >= cumulative[k]
@@ -75,21 +84,18 @@ def _patch_mask(half_bits):
 
 
 @numba.njit(cache=True)
-def _rasterise(image, xs, ys, n_points, mask_key, flip, patch, margin):
+def _rasterise(image, xs, ys, n_points, mask_key, patch, margin):
     size = image.shape[0]
     usable = size - 1 - 2 * margin
     x_low, x_scale, x_offset = _axis_transform(xs, n_points, usable, margin)
     y_low, y_scale, y_offset = _axis_transform(ys, n_points, usable, margin)
-    # A flip mirrors pixel positions (p -> base + sign * p) and the patch cells with them,
-    # so a flipped render is exactly the mirrored image.
-    col_base, col_sign = (size - 1, -1) if flip & 1 else (0, 1)
-    row_base, row_sign = (size - 1, -1) if flip & 2 else (0, 1)
     gray = np.uint8(GRAY)
     low32 = np.uint64(0xFFFFFFFF)
+    one = np.uint64(1)
     bits = np.uint64(0)
     for point in range(n_points):
-        col = col_base + col_sign * int(x_offset + (xs[point] - x_low) * x_scale)
-        row = row_base + row_sign * int(y_offset + (ys[point] - y_low) * y_scale)
+        col = int(x_offset + (xs[point] - x_low) * x_scale)
+        row = int(y_offset + (ys[point] - y_low) * y_scale)
         if not patch:
             image[row, col] = gray
             continue
@@ -98,12 +104,33 @@ def _rasterise(image, xs, ys, n_points, mask_key, flip, patch, margin):
             mask = _patch_mask(bits & low32)
         else:
             mask = _patch_mask(bits >> np.uint64(32))
-        # The reference pastes the whole 3x3 patch: its empty cells overwrite with black.
-        for cell in range(9):
-            on = np.uint8((mask >> np.uint64(8 - cell)) & np.uint64(1))
-            d_row = row_sign * (cell // 3 - 1)
-            d_col = col_sign * (cell % 3 - 1)
-            image[row + d_row, col + d_col] = on * gray
+        # The reference pastes the whole 3x3 patch (its empty cells overwrite with black),
+        # mask bit 8 top-left to bit 0 bottom-right; written out, it is ~6% faster.
+        top = image[row - 1]
+        middle = image[row]
+        bottom = image[row + 1]
+        top[col - 1] = np.uint8((mask >> np.uint64(8)) & one) * gray
+        top[col] = np.uint8((mask >> np.uint64(7)) & one) * gray
+        top[col + 1] = np.uint8((mask >> np.uint64(6)) & one) * gray
+        middle[col - 1] = np.uint8((mask >> np.uint64(5)) & one) * gray
+        middle[col] = np.uint8((mask >> np.uint64(4)) & one) * gray
+        middle[col + 1] = np.uint8((mask >> np.uint64(3)) & one) * gray
+        bottom[col - 1] = np.uint8((mask >> np.uint64(2)) & one) * gray
+        bottom[col] = np.uint8((mask >> np.uint64(1)) & one) * gray
+        bottom[col + 1] = np.uint8(mask & one) * gray
+
+
+@numba.njit(cache=True)
+def _copy_flipped(source, target, flip):
+    """Flips mirror the finished image (patches included), as the reference saves them."""
+    size = source.shape[0]
+    for row in range(size):
+        source_row = source[size - 1 - row] if flip & 2 else source[row]
+        if flip & 1:
+            for col in range(size):
+                target[row, col] = source_row[size - 1 - col]
+        else:
+            target[row] = source_row
 
 
 @numba.njit(cache=True)
@@ -112,13 +139,13 @@ def render_kernel(maps, cumulative, n_maps, point_keys, mask_keys, flips, n_poin
     """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps), keys, flips -> out."""
     xs = np.empty(n_points, dtype=np.float64)
     ys = np.empty(n_points, dtype=np.float64)
+    canvas = np.empty(out.shape[1:], dtype=np.uint8)
     for image in range(out.shape[0]):
-        out[image] = 0
-        finite = _chaos_points(maps[image], cumulative[image], n_maps[image], point_keys[image],
-                               n_points, xs, ys)
-        if finite:
-            _rasterise(out[image], xs, ys, n_points, mask_keys[image], flips[image], patch,
-                       margin)
+        canvas[:] = 0
+        if _chaos_points(maps[image], cumulative[image], n_maps[image], point_keys[image],
+                         n_points, xs, ys):
+            _rasterise(canvas, xs, ys, n_points, mask_keys[image], patch, margin)
+        _copy_flipped(canvas, out[image], flips[image])
 
 
 def render_systems(
