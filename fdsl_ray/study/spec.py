@@ -160,7 +160,10 @@ class StudySpec:
                                    values.get("warmup_epochs", PretrainConfig.warmup_epochs) + 1)
         config = PretrainConfig.from_dict(values)
         if images < config.batch_size:
-            batch = max(config.num_workers, images // config.num_workers * config.num_workers)
+            per_worker = images // config.num_workers
+            if config.uses_mixup and per_worker > 2:
+                per_worker -= per_worker % 2  # mixup pairs images within a worker's batch
+            batch = max(1, per_worker) * config.num_workers
             config = PretrainConfig.from_dict({**config.to_dict(), "batch_size": batch})
         return config
 
