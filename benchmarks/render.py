@@ -169,7 +169,8 @@ def project_fractaldb(fractaldb: Row | None, baseline: Row) -> None:
     low, high = PUBLISHED_CORE_HOURS
     print(f"\nFractalDB-1k as released ({images:,} images, {FRACTALDB_1K['image_size']} px, "
           f"{FRACTALDB_1K['n_points']:,} points), single-core projection:")
-    print(f"- published: 1-2 days on 40 processes = {low:,}-{high:,} core-hours")
+    print(f"- published: 1-2 days on 40 processes = {low:,}-{high:,} core-hours (with PNG "
+          "encoding and writes; the figures below are rendering only)")
     baseline_hours = images / baseline.images_per_s / 3600
     print(f"- Python baseline: {baseline_hours:,.0f} core-hours "
           f"({baseline.images_per_s:.3f} images/s at {baseline.image_size} px, "
