@@ -1,0 +1,66 @@
+"""The studies/*.py scripts: every spec (smoke and full scale) is valid; the quickstart runs."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from fdsl_ray.study.script import study_paths
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+SCRIPTS = ["quickstart", "delta_sweep", "scaling_backwards", "joint_search"]
+
+
+def load(name: str) -> dict:
+    return runpy.run_path(str(STUDIES / f"{name}.py"))
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("smoke", [True, False])
+def test_every_study_spec_is_valid(name, smoke):
+    spec = load(name)["build_spec"](smoke, None)
+    assert spec.num_samples >= 2
+    assert spec.generator_params() or spec.pretrain_params()
+    if not smoke and name != "quickstart":
+        assert spec.trial_resources()["GPU"] == 1.0
+    if smoke:
+        assert spec.trial_resources() == {"CPU": 4.0, "GPU": 0.0}  # fits the test Ray
+
+
+def test_quickstart_searches_delta_with_at_most_8_trials_on_digits():
+    spec = load("quickstart")["build_spec"](False, None)
+    assert list(spec.space) == ["delta"] and spec.num_samples <= 8
+    assert {0.01, 0.1} <= set(spec.space["delta"]["choices"])
+    assert spec.finetune_config().dataset == "digits" and spec.finetune_config().shots == 10
+    assert not spec.pretrain_config({"delta": 0.1}).use_gpu
+
+
+def test_num_samples_flag_overrides_and_is_checked(capsys):
+    main = load("quickstart")["study_main"]
+    build = load("quickstart")["build_spec"]
+    assert build(True, 1).num_samples == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(build, "quickstart", ["--smoke", "--num-samples", "0"])
+    assert exit_info.value.code == 2
+    assert "--num-samples=0 is out of range" in capsys.readouterr().err
+
+
+def test_storage_uri_keeps_driver_files_local():
+    assert study_paths("/data/studies", "q") == (Path("/data/studies/q"), None)
+    assert study_paths("s3://bucket/studies/", "q") == (Path("runs/q"), "s3://bucket/studies/q")
+
+
+@pytest.mark.slow
+def test_quickstart_smoke_runs_and_reruns_from_its_results(ray_session, tmp_path, capsys):
+    module = load("quickstart")
+    argv = ["--smoke", "--storage", str(tmp_path)]
+    table = module["study_main"](module["build_spec"], "quickstart", argv)
+    assert len(table) == 2 and table["top1"].notna().all()
+    out = capsys.readouterr().out
+    assert f"report: fdsl report {tmp_path / 'quickstart-smoke'}" in out
+    assert "http://127.0.0.1:8265" in out and "optuna-dashboard sqlite:///" in out
+    again = module["study_main"](module["build_spec"], "quickstart", argv)
+    assert "is finished; its results" in capsys.readouterr().out
+    assert again.equals(table)
