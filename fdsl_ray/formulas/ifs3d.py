@@ -36,7 +36,7 @@ class System3D:
         params = np.ascontiguousarray(params, dtype=np.float64)
         if params.ndim != 2 or params.shape[1] != PARAMS_PER_MAP or params.shape[0] < 1:
             raise ValueError(f"params shape {params.shape} must be [N >= 1, {PARAMS_PER_MAP}]")
-        dets = np.abs(np.linalg.det(params[:, :9].reshape(-1, 3, 3)))
+        dets = _abs_dets(params)
         total = dets.sum()
         if not np.isfinite(total) or total <= 0.0:
             raise ValueError("every map of the system is singular: no probabilities")
@@ -50,6 +50,17 @@ class System3D:
         params = self.params.copy()
         params[map_index, param_index] *= weight
         return System3D(params, self.probabilities)
+
+
+@numba.njit(cache=True)
+def _abs_dets(params: np.ndarray) -> np.ndarray:
+    """|det A| per map (numba: the search calls this thousands of times on tiny arrays)."""
+    dets = np.empty(params.shape[0])
+    for m in range(params.shape[0]):
+        a = params[m]
+        dets[m] = abs(a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6])
+                      + a[2] * (a[3] * a[7] - a[4] * a[6]))
+    return dets
 
 
 def sample_system(rng: np.random.Generator, min_maps: int, max_maps: int) -> System3D | None:
@@ -123,6 +134,42 @@ def point_cloud(system: System3D, key: int, n_points: int) -> np.ndarray:
         points = points * scale - np.array(offset)
     points[~finite] = np.nan
     return points
+
+
+@numba.njit(cache=True)
+def _search_variances(params: np.ndarray, cumulative: np.ndarray, key: np.uint64,
+                      points: np.ndarray) -> np.ndarray:
+    """Per-axis variances of the normalised cloud, or NaNs if any point is not finite."""
+    scale, offset_x, offset_y, offset_z, valid = _chaos_game(params, cumulative, key, points)
+    variances = np.full(3, np.nan)
+    if valid == 0.0:
+        return variances
+    # Scale before summing: raw points of an expanding system can be near the float limit.
+    n = points.shape[0]
+    means = np.zeros(3)
+    for i in range(n):
+        if not np.isfinite(points[i, 0] + points[i, 1] + points[i, 2]):
+            return variances
+        for axis in range(3):
+            means[axis] += points[i, axis] * scale
+    means /= n
+    squares = np.zeros(3)
+    for i in range(n):
+        for axis in range(3):
+            d = points[i, axis] * scale - means[axis]
+            squares[axis] += d * d
+    return squares / n
+
+
+def search_variances(system: System3D, key: int, n_points: int) -> np.ndarray | None:
+    """Variances along x, y, z of the normalised cloud; None when any point is not finite.
+
+    The same figures as axis_variances(point_cloud(...)) without materialising the cloud in
+    NumPy, since a category search evaluates about a hundred systems.
+    """
+    variances = _search_variances(system.params, np.cumsum(system.probabilities),
+                                  np.uint64(key), np.empty((n_points, 3)))
+    return None if np.isnan(variances).any() else variances
 
 
 def axis_variances(points: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fdsl_ray.formulas.generators.exfractaldb import CLOUDS_PER_CATEGORY, INSTANCE_WEIGHTS
-from fdsl_ray.formulas.ifs3d import axis_variances
+from fdsl_ray.formulas.ifs3d import axis_variances, point_cloud, sample_system, search_variances
 from fdsl_ray.formulas.registry import create_generator, list_generators
 
 TINY = {"image_size": 48, "n_points": 2000, "search_points": 2000, "num_categories": 6}
@@ -110,3 +110,20 @@ def test_search_failure_is_a_value_error():
 def test_label_out_of_range():
     with pytest.raises(ValueError, match=r"label=6 is out of range"):
         tiny().render(np.array([6]), np.array([0]))
+
+
+def test_search_statistics_match_the_materialised_cloud():
+    rng = np.random.default_rng(3)
+    finite = 0
+    for key in range(40):
+        system = sample_system(rng, 2, 8)
+        if system is None:
+            continue
+        cloud = point_cloud(system, key, 2000)
+        fast = search_variances(system, key, 2000)
+        if np.isfinite(cloud).all():
+            finite += 1
+            np.testing.assert_allclose(fast, axis_variances(cloud), rtol=1e-9, atol=1e-15)
+        else:
+            assert fast is None
+    assert finite >= 10

@@ -20,10 +20,10 @@ from fdsl_ray.formulas.base import Generator, GeneratorConfig
 from fdsl_ray.formulas.ifs3d import (
     PARAMS_PER_MAP,
     System3D,
-    axis_variances,
     point_cloud,
     render_views,
     sample_system,
+    search_variances,
     view_rotation,
 )
 from fdsl_ray.formulas.registry import register_generator
@@ -108,8 +108,9 @@ class ExFractalDB(Generator):
             system = sample_system(rng, s.min_maps, s.max_maps)
             if system is None:
                 continue
-            cloud = point_cloud(system, key_for(s.seed, _SEARCH, label, attempt), s.search_points)
-            if np.isfinite(cloud).all() and (axis_variances(cloud) > s.variance_threshold).all():
+            variances = search_variances(system, key_for(s.seed, _SEARCH, label, attempt),
+                                         s.search_points)
+            if variances is not None and (variances > s.variance_threshold).all():
                 self._accepted_attempt[label] = attempt
                 return system
         raise ValueError(
