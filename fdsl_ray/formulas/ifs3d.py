@@ -220,20 +220,25 @@ def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.nd
             depth = camera_distance - z
             if depth <= 1e-6:
                 continue
-            col = int(np.floor(half + half * focal * x / depth))
-            row = int(np.floor(half - half * focal * y / depth))
+            inverse = half * focal / depth
+            col = int(np.floor(half + x * inverse))
+            row = int(np.floor(half - y * inverse))
             if patch:
                 # Two masks per 64 random bits (multiply-shift to 1..511): point i uses
                 # half i & 1 of draw i >> 1.
                 bits = draw_bits(patch_keys[b], np.uint64(i >> 1))
                 half_bits = (bits >> np.uint64(32)) if i & 1 else (bits & np.uint64(0xFFFFFFFF))
                 mask = 1 + np.int64((half_bits * np.uint64(511)) >> np.uint64(32))
-                inside = 1 <= row < size - 1 and 1 <= col < size - 1
-                for cell in range(9):
-                    if (mask >> cell) & 1:
+                if 1 <= row < size - 1 and 1 <= col < size - 1:
+                    # Branch-free: pixels are 0 or `value`, so OR-ing switches cells on.
+                    for cell in range(9):
+                        on = np.uint8((mask >> cell) & 1)
+                        out[b, row + cell // 3 - 1, col + cell % 3 - 1] |= on * value
+                else:
+                    for cell in range(9):
                         rr = row + cell // 3 - 1
                         cc = col + cell % 3 - 1
-                        if inside or (0 <= rr < size and 0 <= cc < size):
+                        if (mask >> cell) & 1 and 0 <= rr < size and 0 <= cc < size:
                             out[b, rr, cc] = value
             elif 0 <= row < size and 0 <= col < size:
                 out[b, row, col] = value
