@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -104,3 +105,16 @@ def test_unmeetable_threshold_names_the_settings():
     with pytest.raises(ValueError, match=r"category 0 reached filling_threshold=0.99 in "
                                          r"max_attempts=20 draws"):
         generator.render([0], [0])
+
+
+def test_prepared_categories_travel_with_the_pickle():
+    generator = create_generator("fractaldb", **SMALL)
+    generator.prepare()
+    labels = np.arange(generator.num_classes)
+    clone = pickle.loads(pickle.dumps(generator))
+
+    def no_search(label):
+        raise AssertionError(f"category {label} searched again after prepare()")
+
+    clone._search_category = no_search
+    np.testing.assert_array_equal(clone.render(labels, labels), generator.render(labels, labels))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import subprocess
 import sys
 
@@ -104,3 +105,12 @@ def test_bytes_are_the_same_in_another_process():
     theirs = json.loads(result.stdout)
     ours = {c["name"]: _digest(create_generator(**c).render(LABELS, INSTANCES)) for c in configs}
     assert theirs == ours
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_pickled_generators_render_the_same_bytes(name):
+    generator = create_generator(**_small(name))
+    before = generator.render(LABELS, INSTANCES)
+    clone = pickle.loads(pickle.dumps(generator))
+    assert clone.config == generator.config
+    np.testing.assert_array_equal(clone.render(LABELS, INSTANCES), before)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fdsl_ray.formulas.base import Generator, GeneratorConfig
-from fdsl_ray.formulas.chaos import render_systems
+from fdsl_ray.formulas.chaos import filling_rates, render_systems
 from fdsl_ray.formulas.ifs import IFSSystem, sample_uniform
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.rng import keys_for, rng_for, tag
@@ -88,6 +88,13 @@ class FractalDB(Generator):
     def systems_per_category(self) -> int:
         return len(self.weight_rows)
 
+    def prepare(self) -> None:
+        """Search every category now (about 20 renders each at the defaults), e.g. on the
+        driver before the generator is pickled to render actors, so they do not each repeat
+        the search."""
+        for label in range(self.num_classes):
+            self.category_system(label)
+
     def category_system(self, label: int) -> IFSSystem:
         """The first sampled system whose instance-0 image fills enough; cached."""
         label = int(label) if isinstance(label, np.integer) else label
@@ -102,7 +109,7 @@ class FractalDB(Generator):
             rng = rng_for(config.seed, CATEGORY_STREAM, label, attempt)
             system = sample_uniform(rng, int(rng.integers(MIN_MAPS, MAX_MAPS + 1)))
             image = self._render_systems([system], np.array([label]), np.array([0]))
-            if np.count_nonzero(image) / image.size >= config.filling_threshold:
+            if filling_rates(image)[0] >= config.filling_threshold:
                 return system
         raise ValueError(
             f"fractaldb: no system for category {label} reached "

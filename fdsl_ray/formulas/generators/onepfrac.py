@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fdsl_ray.formulas.base import Generator, GeneratorConfig
-from fdsl_ray.formulas.chaos import render_systems
+from fdsl_ray.formulas.chaos import filling_rates, render_systems
 from fdsl_ray.formulas.ifs import IFSSystem, check_sigma, sample_sigma_factor
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.rng import keys_for, rng_for, tag
@@ -29,7 +29,11 @@ MASK_STREAM = tag("onepfrac/masks")
 
 @dataclass(frozen=True)
 class OnePFracConfig(GeneratorConfig):
-    """Defaults follow the 1p-frac README (sigma 3.5; its release script uses 4.0)."""
+    """Defaults follow the 1p-frac README (sigma 3.5; its release script uses 4.0).
+
+    `base_system` (an IFSSystem JSON, see `OnePFrac.pinned_config`) replaces the base search:
+    n_maps, sigma and sigma_jitter are then only validated, not used.
+    """
 
     delta: float = 0.1
     sigma: float = 3.5
@@ -86,7 +90,7 @@ class OnePFrac(Generator):
     def _passes(self, system: IFSSystem, label: int) -> bool:
         """The check image is exactly what instance 0 of `label` would render."""
         image = self._render_systems([system], np.array([label]), np.array([0]))
-        return float(np.count_nonzero(image)) / image.size > self.settings.filling_threshold
+        return filling_rates(image)[0] > self.settings.filling_threshold
 
     def _search_base(self) -> IFSSystem:
         config = self.settings
@@ -98,6 +102,12 @@ class OnePFrac(Generator):
             if self._passes(system, 0):
                 return system
         raise ValueError(self._failure("no base system", config.max_attempts))
+
+    def prepare(self) -> None:
+        """Search every category now, e.g. on the driver before the generator is pickled to
+        render actors, so they do not each repeat the search."""
+        for label in range(self.num_classes):
+            self.category_system(label)
 
     def category_system(self, label: int) -> IFSSystem:
         """The base with every parameter scaled by U(1 - delta, 1 + delta), redrawn until its
