@@ -13,6 +13,7 @@ GAP = 4
 PAD = 6
 BACKGROUND = 255
 INK = 0
+MIN_WIDTH = 360
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,14 @@ def build_grid(
         raise ValueError(f"{len(row_labels)} row and {len(col_labels)} column labels for a "
                          f"{rows} x {cols} grid")
     font = ImageFont.load_default()
-    char_width, line_height = _text_size(font, "M")
-    line_height += 4
+    line_height = _text_size(font, "Mg")[1] + 4
     left = PAD + max(_text_size(font, label)[0] for label in row_labels) + GAP * 2
-    grid_width = cols * (tile + GAP) - GAP
-    wrap = max(20, (left + grid_width) // max(char_width, 1))
-    title_lines = textwrap.wrap(title, wrap) or [""]
+    # Narrow grids (few small tiles) get a wider left margin so the title stays readable.
+    left = max(left, MIN_WIDTH - cols * (tile + GAP) - PAD + GAP)
+    text_width = left + cols * (tile + GAP) - GAP - PAD
+    char_width = font.getlength(title) / max(len(title), 1)
+    title_lines = textwrap.wrap(title, max(20, int(text_width / max(char_width, 1.0))),
+                                break_long_words=False, break_on_hyphens=False) or [""]
     top = PAD + line_height * (len(title_lines) + 1) + GAP
     layout = GridLayout(rows, cols, tile, left, top)
 
@@ -77,7 +80,7 @@ def build_grid(
         draw.text((x, top - line_height), label, fill=INK, font=font)
     for row, label in enumerate(row_labels):
         y = layout.tile_box(row, 0)[1] + (tile - line_height) // 2
-        draw.text((PAD, y), label, fill=INK, font=font)
+        draw.text((left - 2 * GAP - _text_size(font, label)[0], y), label, fill=INK, font=font)
         for col in range(cols):
             sheet.paste(Image.fromarray(images[row, col]), layout.tile_box(row, col)[:2])
     return sheet, layout
