@@ -126,6 +126,11 @@ def test_bad_settings_are_refused(overrides, message):
         create_generator("onepfrac", **{**SMALL, **overrides})
 
 
-def test_unmeetable_threshold_names_the_settings():
-    with pytest.raises(ValueError, match=r"filling_threshold=0.99 in max_attempts=5 draws"):
+def test_unmeetable_threshold_names_the_settings(onepfrac):
+    with pytest.raises(ValueError, match=r"no draw of the base system passed "
+                                         r"filling_threshold=0.99 in max_attempts=5 draws"):
         create_generator("onepfrac", filling_threshold=0.99, max_attempts=5, **SMALL)
+    pinned = create_generator(**{**onepfrac.pinned_config, "filling_threshold": 0.99,
+                                 "max_attempts": 5})
+    with pytest.raises(ValueError, match=r"no draw of category 2 passed filling_threshold=0.99"):
+        pinned.render([2], [0])

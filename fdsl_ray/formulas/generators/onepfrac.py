@@ -101,7 +101,7 @@ class OnePFrac(Generator):
             system = sample_sigma_factor(rng, config.n_maps, sigma)
             if self._passes(system, 0):
                 return system
-        raise ValueError(self._failure("no base system", config.max_attempts))
+        raise ValueError(self._failure("the base system", config.max_attempts))
 
     def prepare(self) -> None:
         """Search every category now, e.g. on the driver before the generator is pickled to
@@ -132,7 +132,7 @@ class OnePFrac(Generator):
     def _failure(self, what: str, attempts: int) -> str:
         config = self.settings
         return (
-            f"onepfrac: {what} passed filling_threshold={config.filling_threshold} in "
+            f"onepfrac: no draw of {what} passed filling_threshold={config.filling_threshold} in "
             f"max_attempts={attempts} draws (sigma={config.sigma}, n_maps={config.n_maps}, "
             f"delta={config.delta}, image_size={config.image_size}, "
             f"n_points={config.n_points}): lower the threshold or raise max_attempts"
