@@ -42,13 +42,13 @@ class System3D:
             raise ValueError("every map of the system is singular: no probabilities")
         return cls(params, dets / total)
 
-    def scaled(self, map_index: int, param_index: int, weight: float) -> System3D:
-        """The same system with one parameter of one map multiplied by `weight`.
+    def scaled(self, param_index: int, weight: float) -> System3D:
+        """The same system with parameter `param_index` of every map multiplied by `weight`.
 
         Probabilities are kept from the unweighted system, as the references do for instances.
         """
         params = self.params.copy()
-        params[map_index, param_index] *= weight
+        params[:, param_index] *= weight
         return System3D(params, self.probabilities)
 
 

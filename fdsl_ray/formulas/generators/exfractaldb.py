@@ -1,11 +1,12 @@
 """ExFractalDB: 3-D IFS fractals projected from random viewpoints (Kataoka et al., CVPR 2022).
 
-A category is a 3-D system found by search: random systems are drawn until one whose
+A category is a 3-D system found by search: systems of N = min_maps..max_maps maps (2..7 by
+default: the references' `np.random.randint(2, 8)` excludes 8) are drawn until one whose
 normalised 10k-point cloud varies enough along each of x, y and z. Its 145 point clouds are
-the system itself plus each of the 12 parameters of the first map scaled by each weight in
-{0.4, ..., 1.6} minus {1.0}; like FractalDB's instance weighting (which weights one map, the
-first row of the category's parameter file), only map 0 is weighted. Instance i renders cloud
-i mod 145 from a random viewpoint, so ids beyond 145 are fresh views of the same clouds.
+the system itself plus each of the 12 parameters scaled by each weight in {0.4, ..., 1.6}
+minus {1.0}; as in FractalDB's instance weighting (the reference passes the weight for
+parameter j with every map's row), parameter j of every map is scaled. Instance i renders
+cloud i mod 145 from a random viewpoint, so ids beyond 145 are fresh views of the same clouds.
 A weighted system can diverge (about 1 cloud in 1,000 at 100k points); its image is black,
 as the reference keeps such instances too.
 """
@@ -31,7 +32,6 @@ from fdsl_ray.formulas.rng import key_for, keys_for, rng_for, tag
 from fdsl_ray.formulas.validation import check_float, check_int
 
 INSTANCE_WEIGHTS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6)
-WEIGHTED_MAP = 0
 CLOUDS_PER_CATEGORY = PARAMS_PER_MAP * len(INSTANCE_WEIGHTS) + 1
 
 _CATEGORY = tag("exfractaldb/category")
@@ -48,7 +48,7 @@ class ExFractalDBConfig(GeneratorConfig):
     search_points: int = 10_000
     max_search_tries: int = 1000
     min_maps: int = 2
-    max_maps: int = 8
+    max_maps: int = 7
     camera_distance: float = 4.0
     fov_degrees: float = 45.0
     gray: int = 127
@@ -94,12 +94,13 @@ class ExFractalDB(Generator):
                            self.settings.search_points)
 
     def cloud_system(self, label: int, cloud: int) -> System3D:
-        """Cloud 0 is the category's system; cloud 1 + 12 k + j scales parameter k by weight j."""
+        """Cloud 0 is the category's system; cloud 1 + 12 k + j scales parameter k of every map
+        by weight j."""
         system = self.category_system(label)
         if cloud == 0:
             return system
         param, weight = divmod(cloud - 1, len(INSTANCE_WEIGHTS))
-        return system.scaled(WEIGHTED_MAP, param, INSTANCE_WEIGHTS[weight])
+        return system.scaled(param, INSTANCE_WEIGHTS[weight])
 
     def _search(self, label: int) -> System3D:
         s = self.settings
