@@ -7,8 +7,9 @@ the system itself plus each of the 12 parameters scaled by each weight in {0.4, 
 minus {1.0}; as in FractalDB's instance weighting (the reference passes the weight for
 parameter j with every map's row), parameter j of every map is scaled. Instance i renders
 cloud i mod 145 from a random viewpoint, so ids beyond 145 are fresh views of the same clouds.
-A weighted system can diverge (about 1 cloud in 100 at 100k points); its image is black,
-as the reference keeps such instances too.
+A weighted system can diverge (about 1 cloud in 100 at 100k points): its images are black.
+They are kept rather than redrawn, since the reference has no instance filter either and a
+redraw would make the instance -> cloud mapping depend on rendering.
 """
 
 from __future__ import annotations
