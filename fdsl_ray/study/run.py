@@ -19,6 +19,7 @@ import pandas as pd
 import ray
 from ray import tune
 
+from fdsl_ray.study.cleanup import PlacementGroupReaper
 from fdsl_ray.study.search import make_scheduler, make_searcher, storage_url
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.trial import run_trial
@@ -194,12 +195,12 @@ def run_study(
                 search_alg=make_searcher(spec, study_dir, concurrency),
                 scheduler=make_scheduler(spec),
                 num_samples=spec.num_samples,
-                max_concurrent_trials=concurrency,
             ),
             run_config=tune.RunConfig(
                 name=EXPERIMENT,
                 storage_path=root,
                 stop=stop,
+                callbacks=[PlacementGroupReaper()],
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 verbose=verbose,
             ),
