@@ -195,3 +195,38 @@ def test_cli_writes_the_report_and_reports_errors_in_one_line(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("fdsl report: error: not a study directory:")
     assert "\n" not in error
+
+
+def test_reads_what_run_study_writes(tmp_path):
+    """The contract with run_study: StudySpec.save, results_columns and storage_url, no Ray."""
+    from fdsl_ray.study.run import results_columns, write_results
+    from fdsl_ray.study.search import storage_url
+    from fdsl_ray.study.spec import StudySpec
+
+    spec = StudySpec(name="contract", generator={"name": "onepfrac", "num_categories": 4,
+                                                 "images_per_category": 2, "image_size": 16},
+                     space={"delta": SPACE["delta"], "num_categories": SPACE["num_categories"]},
+                     second_objective="synthetic_images")
+    study_dir = tmp_path / "contract"
+    spec.save(study_dir / "spec.json")
+    study = optuna.create_study(study_name=spec.name, storage=storage_url(spec, study_dir),
+                                directions=["maximize", "minimize"])
+    distributions = {name: _distributions()[name] for name in spec.space}
+    rows = []
+    for index, (delta, categories, _, top1, _) in enumerate(TRIALS):
+        params = {"delta": delta, "num_categories": categories}
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=distributions, values=[top1, categories * 2]))
+        rows.append({"trial_id": f"t{index}", "status": "TERMINATED", "error": "",
+                     "param.delta": delta, "param.num_categories": categories, "top1": top1,
+                     "synthetic_images": categories * 2, "wall_seconds": 10.0,
+                     "pretrain_compute_seconds": 6.0, "finetune_compute_seconds": 3.0,
+                     "overhead_seconds": 1.0, "overhead_fraction": 0.1,
+                     "trial_dir": str(tmp_path / f"t{index}")})
+    write_results(pd.DataFrame(rows, columns=results_columns(spec)), study_dir)
+
+    text = write_report(study_dir).read_text()
+    assert "Objective: maximise `top1` and minimise `synthetic_images`." in text
+    assert "Trial `t2`: top1 = 78.25, synthetic_images = 16" in text
+    assert "| delta |" in text.split("## Parameter importances")[1]
+    assert "Mean overhead per trial: 10.0 % of trial wall time" in text
