@@ -20,6 +20,13 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+def category_order(values: Sequence[object], choices: Sequence[object]) -> list[str]:
+    """Labels of the categories seen, in the space's order (1, 5, 10, 1000, not 1, 10, ...)."""
+    seen = {str(v) for v in values}
+    labels = [label for label in dict.fromkeys(str(c) for c in choices) if label in seen]
+    return labels + sorted(seen - set(labels))
+
+
 def plot_objective_vs_param(
     values: Sequence[object],
     objective: Sequence[float],
@@ -29,13 +36,15 @@ def plot_objective_vs_param(
     kind: str,
     log: bool,
     path: Path,
+    choices: Sequence[object] = (),
 ) -> Path:
-    """Objective against one searched parameter; categories as a box + strip plot."""
+    """Objective against one searched parameter; categories as a box + strip plot, in the
+    order of `choices` (the space's), then any other value seen."""
     figure = Figure(figsize=(5.0, 3.6))
     axes = figure.add_subplot()
     objective = np.asarray(objective, dtype=float)
     if kind == "categorical":
-        labels = sorted({str(v) for v in values})
+        labels = category_order(values, choices)
         groups = [[y for v, y in zip(values, objective, strict=True) if str(v) == label]
                   for label in labels]
         axes.boxplot(groups, positions=range(len(labels)), widths=0.5, showfliers=False)

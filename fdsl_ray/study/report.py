@@ -170,7 +170,8 @@ def _objective_section(results: StudyResults, out_dir: Path) -> list[str]:
         log = bool(space.get("log", False))
         path = plot_objective_vs_param(
             completed[column].tolist(), completed[results.metric].tolist(), param=param,
-            metric=results.metric, kind=kind, log=log, path=out_dir / _filename(param))
+            metric=results.metric, kind=kind, log=log, path=out_dir / _filename(param),
+            choices=space.get("choices") or ())
         lines += [f"![{results.metric} against {param}]({path.name})", ""]
     return lines
 

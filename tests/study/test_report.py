@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from fdsl_ray.cli import main
+from fdsl_ray.study.plots import category_order
 from fdsl_ray.study.report import pareto_mask, write_report
 
 SPACE = {
@@ -167,6 +168,11 @@ def test_importances_are_skipped_when_every_param_took_one_value(tmp_path):
     same = [TRIALS[0], (*TRIALS[0][:3], 40.0, 20)]
     text = write_report(make_study_dir(tmp_path, trials=same, failed=False)).read_text()
     assert "Skipped: every searched parameter took a single value" in text
+
+
+def test_categories_are_plotted_in_the_spaces_order():
+    assert category_order([1000, 5, 10, 5, 1], [1, 5, 10, 100, 1000]) == ["1", "5", "10", "1000"]
+    assert category_order(["b", "zz", "a"], ["b", "a"]) == ["b", "a", "zz"]
 
 
 def test_pareto_mask_respects_each_direction():
