@@ -5,6 +5,8 @@ per image, as in the reference (which fixes the point sequence with `np.random.s
 draws only the patch masks afresh): a point key drives the map choices, so renders of one
 system share their points, and a mask key drives the 3x3 patch masks, two per 64-bit draw.
 An image is therefore a function of (system, point key, mask key, flip, size, points) alone.
+No fastmath: plain IEEE double arithmetic gives the same bytes on every x86/ARM node, where
+fused multiply-adds would differ between CPUs that have them and CPUs that do not.
 """
 
 from __future__ import annotations
