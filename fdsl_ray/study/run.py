@@ -214,7 +214,9 @@ def run_study(
         result.metrics is None or (not result.error and "top1" not in result.metrics
                                    and not spec.asha)
         for result in results)
-    state = {"finished": finished, "trials": len(table)}
-    (study_dir / STATE_FILE).write_text(json.dumps(state) + "\n")
+    state = study_dir / STATE_FILE
+    partial = state.with_name(state.name + ".partial")
+    partial.write_text(json.dumps({"finished": finished, "trials": len(table)}) + "\n")
+    partial.replace(state)
     print_results(spec, table, study_dir)
     return table
