@@ -9,6 +9,7 @@ a local directory, or an s3:// / gs:// URI shared by the cluster), --resume, --n
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -50,13 +51,16 @@ def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
     return Path(storage) / name, None
 
 
-def start_ray(address: str | None) -> None:
+def start_ray(address: str | None, spec: StudySpec) -> None:
+    """Join `address`, or start a local Ray with logical CPUs for at least one whole trial
+    (more logical CPUs than cores is fine: a trial's stages mostly take turns)."""
     if ray.is_initialized():
         return
     if address:
         ray.init(address=address)
         return
-    ray.init(num_cpus=max(LOCAL_MIN_CPUS, os.cpu_count() or 1))
+    trial_cpus = math.ceil(spec.trial_resources()["CPU"])
+    ray.init(num_cpus=max(LOCAL_MIN_CPUS, os.cpu_count() or 1, trial_cpus))
 
 
 def study_main(build_spec: Callable[[bool, int | None], StudySpec], description: str,
@@ -68,7 +72,7 @@ def study_main(build_spec: Callable[[bool, int | None], StudySpec], description:
             raise ValueError(f"--num-samples={args.num_samples} is out of range: must be >= 1")
         spec = build_spec(args.smoke, args.num_samples)
         study_dir, storage_path = study_paths(args.storage, spec.name)
-        start_ray(args.address)
+        start_ray(args.address, spec)
         return run_study(spec, study_dir=study_dir, resume=args.resume,
                          storage_path=storage_path)
     except ValueError as error:
