@@ -86,17 +86,22 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
 
 
 class StopAfterFirstTrial(tune.Stopper):
-    """Interrupts the study once one trial has reported its objective."""
+    """Interrupts the study once a trial has reported its objective, until `flag` is removed.
 
-    def __init__(self) -> None:
-        self.finished = 0
+    Tune pickles the stopper with the study and restores it on resume, so the stop state lives
+    in a file that the test deletes before resuming.
+    """
+
+    def __init__(self, flag: Path) -> None:
+        self.flag = flag
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self.finished += "top1" in result
+        if "top1" in result:
+            self.flag.touch()
         return False
 
     def stop_all(self) -> bool:
-        return self.finished >= 1
+        return self.flag.exists()
 
 
 @pytest.mark.slow
@@ -104,17 +109,20 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
     spec = tiny_spec("resume", sampler="tpe", num_samples=2, second_objective="compute_seconds",
                      space={"delta": {"type": "float", "low": 0.01, "high": 0.4, "log": True}},
                      points_to_evaluate=[{"delta": 0.01}, {"delta": 0.1}])
-    first = run_study(spec, study_dir=tmp_path, stop=StopAfterFirstTrial(), verbose=0)
+    flag = tmp_path / "interrupt"
+    first = run_study(spec, study_dir=tmp_path / "study", stop=StopAfterFirstTrial(flag),
+                      verbose=0)
     done = first.dropna(subset=["top1"])
     assert len(done) == 1
 
     with pytest.raises(ValueError, match="holds an unfinished study 'resume': pass --resume"):
-        run_study(spec, study_dir=tmp_path, verbose=0)
+        run_study(spec, study_dir=tmp_path / "study", verbose=0)
     other = tiny_spec("resume", num_samples=1)
     with pytest.raises(ValueError, match="holds a different study"):
-        run_study(other, study_dir=tmp_path, resume=True, verbose=0)
+        run_study(other, study_dir=tmp_path / "study", resume=True, verbose=0)
 
-    resumed = run_study(spec, study_dir=tmp_path, resume=True, verbose=0)
+    flag.unlink()
+    resumed = run_study(spec, study_dir=tmp_path / "study", resume=True, verbose=0)
     assert len(resumed) == 2 and resumed["top1"].notna().all()
     assert sorted(resumed["param.delta"]) == [0.01, 0.1]
     kept = resumed.set_index("trial_id").loc[done["trial_id"].iloc[0]]
@@ -122,13 +130,14 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
     assert kept["wall_seconds"] == done["wall_seconds"].iloc[0]
     assert "compute_seconds" in resumed.columns and (resumed["compute_seconds"] > 0).all()
 
-    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / OPTUNA_DB}")
+    study = optuna.load_study(study_name="resume",
+                              storage=f"sqlite:///{tmp_path / 'study' / OPTUNA_DB}")
     values = [trial.values for trial in study.trials
               if trial.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(value[0] for value in values) == sorted(resumed["top1"])
 
     started = time.monotonic()
-    again = run_study(spec, study_dir=tmp_path, verbose=0)
+    again = run_study(spec, study_dir=tmp_path / "study", verbose=0)
     assert time.monotonic() - started < 10
     assert again.equals(resumed)
 
