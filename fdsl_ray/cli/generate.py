@@ -50,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
     from fdsl_ray.data.store import ensure_store
 
     print(f"rendering {images_per_epoch(gen)} images of {gen.config}", flush=True)
-    ray.init(address=args.address, include_dashboard=False, configure_logging=False,
-             log_to_driver=False)
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address=args.address, include_dashboard=False, configure_logging=False,
+                 log_to_driver=False)
     try:
         path = ensure_store(gen.config, root, num_actors=args.actors, progress=not args.quiet,
                             options=options)
     finally:
-        ray.shutdown()
+        if started_ray:
+            ray.shutdown()
     print(path)
     return 0

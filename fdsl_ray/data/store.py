@@ -155,6 +155,31 @@ def _package_version() -> str:
         return "unknown"
 
 
+def shard_table(ids: np.ndarray, images: np.ndarray, num_classes: int,
+                metadata: dict[bytes, bytes]) -> pa.Table:
+    """Rows (id, uint8 [B, H, W]) as a table; images become raw bytes without a copy."""
+    images = np.ascontiguousarray(images)
+    pixels = images.shape[1] * images.shape[2]
+    offsets = np.arange(0, (len(ids) + 1) * pixels, pixels, dtype=np.int64)
+    image_column = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(ids), [None, pa.py_buffer(offsets), pa.py_buffer(images)]
+    )
+    return pa.table({"image": image_column, "label": ids % num_classes,
+                     "instance": ids // num_classes}).replace_schema_metadata(metadata)
+
+
+def image_metadata(gen: Generator) -> dict[bytes, bytes]:
+    """Parquet key-value metadata that lets outside tools reshape the image bytes."""
+    return {b"fdsl.image_shape": json.dumps([gen.image_size, gen.image_size]).encode(),
+            b"fdsl.image_dtype": b"uint8",
+            b"fdsl.config": json.dumps(gen.config, sort_keys=True).encode()}
+
+
+def write_shard(table: pa.Table, path: Path, compression: str) -> None:
+    pq.write_table(table, path, compression=None if compression == "none" else compression,
+                   use_dictionary=False, write_statistics=False)
+
+
 class _ShardWriter:
     """Collects rendered rows into fixed-size shards in row-id order, whatever order they come.
 
@@ -168,13 +193,11 @@ class _ShardWriter:
         self.total = images_per_epoch(gen)
         self.num_classes = gen.num_classes
         self.rows_per_shard = max(1, options.shard_bytes // (self.size * self.size))
-        self.compression = None if options.compression == "none" else options.compression
+        self.compression = options.compression
         self.pending: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.pending_rows: dict[int, int] = {}
         self.shards: dict[int, dict[str, Any]] = {}
-        self.metadata = {b"fdsl.image_shape": json.dumps([self.size, self.size]).encode(),
-                         b"fdsl.image_dtype": b"uint8",
-                         b"fdsl.config": json.dumps(gen.config, sort_keys=True).encode()}
+        self.metadata = image_metadata(gen)
 
     def shard_rows(self, index: int) -> int:
         start = index * self.rows_per_shard
@@ -196,23 +219,15 @@ class _ShardWriter:
         ids = np.concatenate([part[0] for part in parts])
         images = np.concatenate([part[1] for part in parts])
         order = np.argsort(ids, kind="stable")
-        ids, images = ids[order], np.ascontiguousarray(images[order])
+        ids, images = ids[order], images[order]
         expected = np.arange(index * self.rows_per_shard,
                              index * self.rows_per_shard + self.shard_rows(index))
         if not np.array_equal(ids, expected):
             raise RuntimeError(f"shard {index}: rendered rows are not the expected id range")
-        pixels = self.size * self.size
-        offsets = np.arange(0, (len(ids) + 1) * pixels, pixels, dtype=np.int64)
-        image_column = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), len(ids), [None, pa.py_buffer(offsets), pa.py_buffer(images)]
-        )
-        table = pa.table({"image": image_column, "label": ids % self.num_classes,
-                          "instance": ids // self.num_classes}).replace_schema_metadata(
-            self.metadata)
+        table = shard_table(ids, images, self.num_classes, self.metadata)
         name = shard_name(index)
         path = self.directory / name
-        pq.write_table(table, path, compression=self.compression, use_dictionary=False,
-                       write_statistics=False)
+        write_shard(table, path, self.compression)
         labels = ids % self.num_classes
         self.shards[index] = {"file": name, "rows": len(ids), "bytes": path.stat().st_size,
                               "sha256": file_sha256(path),

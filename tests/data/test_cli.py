@@ -1,0 +1,39 @@
+"""fdsl generate / fdsl export: output, reuse, and one-line errors (exit 2) before Ray starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from fdsl_ray.cli import main
+
+ARGS = ["generate", "onepfrac", "--image-size", "16", "--n-points", "500", "--num-categories",
+        "3", "--images-per-category", "2", "--quiet"]
+
+
+def test_generate_then_reuse_then_export(ray_session, tmp_path, capsys):
+    assert main([*ARGS, "--out", str(tmp_path / "stores"), "--actors", "1"]) == 0
+    store = capsys.readouterr().out.strip().splitlines()[-1]
+    assert store.startswith(str(tmp_path / "stores" / "onepfrac-"))
+    assert ray_session.is_initialized()
+    assert main([*ARGS, "--out", str(tmp_path / "stores")]) == 0
+    assert capsys.readouterr().out.strip() == f"{store} (reused)"
+    assert main(["export", store, "--format", "imagefolder", "--out", str(tmp_path / "png"),
+                 "--quiet"]) == 0
+    assert sorted(path.name for path in (tmp_path / "png").iterdir()) == ["0", "1", "2"]
+    assert len(list((tmp_path / "png").glob("*/*.png"))) == 6
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["generate", "no_such", "--out", "{tmp}"], "generator='no_such' is unknown"),
+    ([*ARGS, "--num-categories", "0", "--out", "{tmp}"], "num_categories=0"),
+    ([*ARGS, "--out", "{tmp}/file/stores"], "out="),
+    ([*ARGS, "--actors", "0", "--out", "{tmp}"], "actors=0"),
+    ([*ARGS, "--colour", "red", "--out", "{tmp}"], "unknown config key(s) colour"),
+    (["export", "{tmp}", "--out", "{tmp}/png"], "has no manifest.json"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error
