@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -85,23 +87,25 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
     assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
 
 
-class StopAfterFirstTrial(tune.Stopper):
-    """Interrupts the study once a trial has reported its objective, until `flag` is removed.
+class InterruptAfterFirstTrial(tune.Stopper):
+    """Presses Ctrl+C (SIGINT to the driver) once a trial has reported its objective.
 
-    Tune pickles the stopper with the study and restores it on resume, so the stop state lives
-    in a file that the test deletes before resuming.
+    A stopper's stop_all would end the search for good; an interrupt is what a user's Ctrl+C
+    or a job being stopped does. Tune restores the stopper on resume, so `flag` records that
+    the interrupt was sent.
     """
 
     def __init__(self, flag: Path) -> None:
         self.flag = flag
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if "top1" in result:
+        if "top1" in result and not self.flag.exists():
             self.flag.touch()
+            os.kill(os.getpid(), signal.SIGINT)
         return False
 
     def stop_all(self) -> bool:
-        return self.flag.exists()
+        return False
 
 
 @pytest.mark.slow
@@ -110,7 +114,7 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
                      space={"delta": {"type": "float", "low": 0.01, "high": 0.4, "log": True}},
                      points_to_evaluate=[{"delta": 0.01}, {"delta": 0.1}])
     flag = tmp_path / "interrupt"
-    first = run_study(spec, study_dir=tmp_path / "study", stop=StopAfterFirstTrial(flag),
+    first = run_study(spec, study_dir=tmp_path / "study", stop=InterruptAfterFirstTrial(flag),
                       verbose=0)
     done = first.dropna(subset=["top1"])
     assert len(done) == 1
@@ -121,7 +125,6 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
     with pytest.raises(ValueError, match="holds a different study"):
         run_study(other, study_dir=tmp_path / "study", resume=True, verbose=0)
 
-    flag.unlink()
     resumed = run_study(spec, study_dir=tmp_path / "study", resume=True, verbose=0)
     assert len(resumed) == 2 and resumed["top1"].notna().all()
     assert sorted(resumed["param.delta"]) == [0.01, 0.1]
