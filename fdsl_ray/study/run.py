@@ -155,8 +155,10 @@ def run_study(
 
     Everything that can be refused is refused before the first trial: the spec at
     construction, the resources here against the connected cluster. `stop` is Tune's stop
-    condition for the whole study (a time budget, for instance); a study stopped that way is
-    unfinished and resumes with `resume=True`.
+    condition (per trial, or a Stopper for the whole study): Tune ends the search for good
+    when a Stopper stops everything. A study interrupted by Ctrl+C, a stopped job or a killed
+    driver resumes with `resume=True`: finished trials are kept, unfinished ones rerun (their
+    pre-training continues from its last checkpoint).
     """
     study_dir = Path(study_dir).resolve()
     root = storage_path.rstrip("/") if storage_path else str(study_dir)
