@@ -95,12 +95,13 @@ def test_killed_actor_still_yields_every_row_once(ray_session):
     config = {**CONFIG, "n_points": 20_000, "num_categories": 50, "images_per_category": 4}
     seen: list[tuple[int, int]] = []
     killed = None
+    earlier_pools = set(_render_actor_pids())
     for batch in synthetic_dataset(config, num_actors=2, batch_size=4).iter_batches(
             batch_size=4, batch_format="numpy"):
         seen += zip(batch["label"].tolist(), batch["instance"].tolist(), strict=True)
         if killed is None:
-            pids = _render_actor_pids()
-            assert pids, "no RenderActor process found"
+            pids = [pid for pid in _render_actor_pids() if pid not in earlier_pools]
+            assert pids, "no RenderActor process of this dataset found"
             killed = pids[0]
             os.kill(killed, signal.SIGKILL)
     assert killed is not None and killed not in _render_actor_pids()
