@@ -116,7 +116,8 @@ def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None
     done = table.dropna(subset=["top1"])
     if len(done):
         best = done.loc[done["top1"].idxmax()]
-        params = {column[6:]: best[column] for column in shown if column.startswith("param.")}
+        params = {column[6:]: _plain(best[column]) for column in shown
+                  if column.startswith("param.")}
         print(f"best: trial {best['trial_id']} top1={best['top1']:.2f} {params}")
         print(f"Ray overhead per trial: median {100 * done['overhead_fraction'].median():.1f} % "
               "of wall time")
@@ -124,6 +125,11 @@ def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None
     print(f"report: fdsl report {study_dir}")
     print(f"dashboards: Ray {DASHBOARD} (local; `ray dashboard cluster.yaml` on a cluster), "
           f"optuna-dashboard {storage_url(spec, study_dir)}")
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, for printing."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _check_same_spec(spec: StudySpec, study_dir: Path) -> None:
