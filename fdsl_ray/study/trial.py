@@ -93,6 +93,9 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
     scored = finetune(finetune_config, weights=str(pretrained.weights_path))
 
     wall = time.perf_counter() - started
+    # A rerun trial (a resumed study) may find its pre-training finished: the recorded compute
+    # was spent before this attempt, so this attempt's overhead counts only what it ran.
+    compute_now = min(pretrained.compute_seconds, pretrained.wall_seconds) + scored.compute_seconds
     compute = pretrained.compute_seconds + scored.compute_seconds
     last = pretrained.history[-1] if pretrained.history else {}
     metrics = {
@@ -105,8 +108,8 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
         "wall_seconds": wall,
         "pretrain_compute_seconds": pretrained.compute_seconds,
         "finetune_compute_seconds": scored.compute_seconds,
-        "overhead_seconds": wall - compute,
-        "overhead_fraction": (wall - compute) / wall if wall > 0 else 0.0,
+        "overhead_seconds": wall - compute_now,
+        "overhead_fraction": (wall - compute_now) / wall if wall > 0 else 0.0,
         "weights_path": str(pretrained.weights_path),
         "checkpoint_path": str(pretrained.checkpoint_path or ""),
     }

@@ -88,7 +88,8 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
 
 
 class InterruptAfterFirstTrial(tune.Stopper):
-    """Presses Ctrl+C (SIGINT to the driver) once a trial has reported its objective.
+    """Presses Ctrl+C (SIGINT to the driver) when the second trial is pre-training, after the
+    first has finished.
 
     A stopper's stop_all would end the search for good; an interrupt is what a user's Ctrl+C
     or a job being stopped does. Tune restores the stopper on resume, so `flag` records that
@@ -97,9 +98,12 @@ class InterruptAfterFirstTrial(tune.Stopper):
 
     def __init__(self, flag: Path) -> None:
         self.flag = flag
+        self.finished: set[str] = set()
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if "top1" in result and not self.flag.exists():
+        if "top1" in result:
+            self.finished.add(trial_id)
+        elif self.finished and trial_id not in self.finished and not self.flag.exists():
             self.flag.touch()
             os.kill(os.getpid(), signal.SIGINT)
         return False
@@ -130,7 +134,10 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
     assert sorted(resumed["param.delta"]) == [0.01, 0.1]
     kept = resumed.set_index("trial_id").loc[done["trial_id"].iloc[0]]
     assert kept["top1"] == done["top1"].iloc[0]
-    assert kept["wall_seconds"] == done["wall_seconds"].iloc[0]
+    assert kept["wall_seconds"] == done["wall_seconds"].iloc[0]  # not run again
+    rerun = resumed[resumed["trial_id"] != kept.name].iloc[0]
+    assert rerun["pretrain_epochs"] == PRETRAIN["epochs"]
+    assert rerun["overhead_seconds"] >= 0
     assert "compute_seconds" in resumed.columns and (resumed["compute_seconds"] > 0).all()
 
     study = optuna.load_study(study_name="resume",
