@@ -28,8 +28,9 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
                       "warmup_epochs": 0},
             finetune={"epochs": 2, "warmup_epochs": 0, "shots": 2, "batch_size": 8},
         )
-    # Measured on 2 cores: about 80-100 s of pre-training and 40 s of fine-tuning per trial.
-    # Patches and flips are off: at 32 px and 8 epochs they hide the categories from the ViT.
+    # Measured on 2 cores (8 epochs): ~60 s of pre-training, 40 s of fine-tuning and 15-17 s of
+    # Ray start-up per trial; 12 epochs bring that overhead towards 10 % of a trial.
+    # Patches and flips are off: at 32 px and a few epochs they hide the categories from the ViT.
     return StudySpec(
         name="quickstart",
         generator={"name": "onepfrac", "image_size": 32, "n_points": 4_000,
@@ -38,7 +39,7 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
         space={"delta": {"type": "categorical", "choices": DELTAS}},
         sampler="grid",
         num_samples=num_samples or len(DELTAS),
-        pretrain={"model": "cpu_small", "epochs": 8, "batch_size": 64, "lr": 0.016,
+        pretrain={"model": "cpu_small", "epochs": 12, "batch_size": 64, "lr": 0.016,
                   "warmup_epochs": 1, "crop_scale": [0.5, 1.0], "cpus_per_worker": 2.0},
         finetune={"dataset": "digits", "shots": 10},
         trial_cpus=2.0,
