@@ -32,7 +32,8 @@ def parse_args() -> argparse.Namespace:
                         help="images rendered per actor in each Ray run")
     parser.add_argument("--bare-images", type=int, default=300,
                         help="images for the single-process baseline and the Parquet figures")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="rows per render call (synthetic_dataset's default)")
     parser.add_argument("--num-cpus", type=int, default=None,
                         help="logical CPUs for ray.init (default: max actors + 1)")
     return parser.parse_args()
@@ -115,8 +116,8 @@ def main() -> None:
 
     print(f"# pipeline benchmark: {args.generator}, {args.image_size} px, {args.n_points} points, "
           f"batch {args.batch_size}, {os.cpu_count()} CPUs visible", flush=True)
-    bare, images = bare_throughput(args)
-    print(f"bare generator: {bare:.1f} images/s on one core", flush=True)
+    bare_before, images = bare_throughput(args)
+    print(f"bare generator: {bare_before:.1f} images/s on one core", flush=True)
     ray.init(num_cpus=args.num_cpus or max(actor_counts) + 1, include_dashboard=False,
              configure_logging=False, log_to_driver=False)
     results = []
@@ -128,13 +129,18 @@ def main() -> None:
                   flush=True)
     finally:
         ray.shutdown()
+    # The baseline is taken before and after the Ray runs; their mean is the single-core rate,
+    # so a machine whose speed drifts (frequency, neighbours) shows up as a spread, not a bias.
+    bare_after, _ = bare_throughput(args)
+    bare = (bare_before + bare_after) / 2
 
     print("\n| actors | Ray Data images/s | bare x actors | efficiency | start-up (s) |")
     print("|---:|---:|---:|---:|---:|")
     for actors, throughput, startup in results:
         print(f"| {actors} | {throughput:.1f} | {bare * actors:.1f} | "
               f"{100 * throughput / (bare * actors):.0f} % | {startup:.2f} |")
-    print(f"\nbare generator, one process: {bare:.1f} images/s")
+    print(f"\nbare generator, one process: {bare:.1f} images/s (before Ray {bare_before:.1f}, "
+          f"after {bare_after:.1f})")
     print("\n| compression | write MB/s | read MB/s | bytes/image | ratio |")
     print("|---|---:|---:|---:|---:|")
     for row in parquet_figures(args, images):
