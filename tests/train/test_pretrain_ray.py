@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -22,12 +23,22 @@ def _config(**changes) -> PretrainConfig:
     return PretrainConfig(**{**recipe, **changes})
 
 
-def _kill_one_worker_after_first_checkpoint(run_dir: Path, killed: list[int]) -> None:
+def _registered_checkpoints(run_dir: Path) -> int:
+    """Checkpoints the Train controller has registered (a folder on disk is not enough: a worker
+    killed before the controller collects its report leaves an orphan folder)."""
+    snapshot = run_dir / "checkpoint_manager_snapshot.json"
+    try:
+        return len(json.loads(snapshot.read_text())["checkpoint_results"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _kill_one_worker_after_a_checkpoint(run_dir: Path, killed: list[int]) -> None:
     import psutil  # Ray's vendored copy, importable once ray is imported
 
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not list(run_dir.glob("checkpoint_*")):
-        time.sleep(0.2)
+    while time.monotonic() < deadline and not _registered_checkpoints(run_dir):
+        time.sleep(0.1)
     for process in psutil.process_iter(["pid", "name", "cmdline"]):
         description = f"{process.info['name']} {' '.join(process.info['cmdline'] or [])}"
         if "RayTrainWorker" in description:
@@ -38,7 +49,7 @@ def _kill_one_worker_after_first_checkpoint(run_dir: Path, killed: list[int]) ->
 
 def _run_with_a_kill(config: PretrainConfig, storage: Path, run_name: str) -> tuple:
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_one_worker_after_first_checkpoint,
+    killer = threading.Thread(target=_kill_one_worker_after_a_checkpoint,
                               args=(storage / run_name, killed), daemon=True)
     killer.start()
     try:
@@ -80,23 +91,23 @@ def test_two_worker_ddp_loss_falls_and_export_loads_in_timm(ray_session, tmp_pat
 
 @pytest.mark.slow
 def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_path):
-    result, killed = _run_with_a_kill(_config(max_failures=1), tmp_path, "killed")
+    result, killed = _run_with_a_kill(_config(epochs=6, max_failures=1), tmp_path, "killed")
     assert killed, "no RayTrainWorker process was found to kill"
     assert not isinstance(result, Exception), result
-    assert [record["epoch"] for record in result.history] == [1, 2, 3, 4]
+    assert [record["epoch"] for record in result.history] == [1, 2, 3, 4, 5, 6]
     attempts = [record["attempt"] for record in result.history]
     assert attempts[0] == 1 and attempts[-1] == 2 and attempts == sorted(attempts)
 
 
 @pytest.mark.slow
 def test_failed_run_resumes_at_the_next_epoch_when_called_again(ray_session, tmp_path):
-    failed, killed = _run_with_a_kill(_config(max_failures=0), tmp_path, "again")
+    config = _config(epochs=6, max_failures=0)
+    failed, killed = _run_with_a_kill(config, tmp_path, "again")
     assert killed and isinstance(failed, Exception)
-    resumed = pretrain(GENERATOR, _config(max_failures=0), storage_path=str(tmp_path),
-                       run_name="again")
+    resumed = pretrain(GENERATOR, config, storage_path=str(tmp_path), run_name="again")
     epochs = [record["epoch"] for record in resumed.history]
     attempts = [record["attempt"] for record in resumed.history]
-    assert epochs == [1, 2, 3, 4]
+    assert epochs == [1, 2, 3, 4, 5, 6]
     assert attempts[0] == 1 and attempts[-1] == 2 and attempts == sorted(attempts)
 
 
