@@ -61,6 +61,10 @@ class PlacementGroupReaper(tune.Callback):
         self._reap(wait=False)
 
     def on_experiment_end(self, trials, **info) -> None:
+        # An interrupted study (Ctrl+C) ends without completing its running trials.
+        for trial_id in list(self._latest):
+            self._pending.append((time.monotonic() + self.grace_seconds,
+                                  self._latest.pop(trial_id)))
         self._reap(wait=True)
 
     def _reap(self, wait: bool) -> None:

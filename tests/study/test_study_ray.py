@@ -138,6 +138,8 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
     rerun = resumed[resumed["trial_id"] != kept.name].iloc[0]
     assert rerun["pretrain_epochs"] == PRETRAIN["epochs"]
     assert rerun["overhead_seconds"] >= 0
+    # The interrupted trial's trainer group was released, or the resumed trial could not start.
+    assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
     assert "compute_seconds" in resumed.columns and (resumed["compute_seconds"] > 0).all()
 
     study = optuna.load_study(study_name="resume",
