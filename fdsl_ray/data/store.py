@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -283,7 +284,8 @@ def ensure_store(
     if existing is not None:
         return existing
     path = store_path_for(gen.config, root)
-    temp = root / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    remove_stale_temps(root, path.name)
+    temp = root / f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
     try:
         _render_into(temp, gen, num_actors, progress, options)
@@ -302,6 +304,31 @@ def ensure_store(
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
     return path
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(root: Path, store_name: str) -> list[Path]:
+    """Delete temp dirs of this store left by killed writers on this host (pid gone).
+
+    Writers on other hosts, or still alive here, are left alone: their dirs may be in use.
+    """
+    removed = []
+    for temp in root.glob(f".{store_name}.tmp-*"):
+        host, _, rest = temp.name[len(f".{store_name}.tmp-"):].rpartition("-")
+        host, _, pid = host.rpartition("-")
+        if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(temp, ignore_errors=True)
+            removed.append(temp)
+    return removed
 
 
 def _render_into(directory: Path, gen: Generator, num_actors: int | None, progress: bool,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,6 +14,7 @@ import pytest
 
 from fdsl_ray.data import StoreOptions, ensure_store, find_store, read_store, store_path_for
 from fdsl_ray.data.export import export_imagefolder
+from fdsl_ray.data.store import remove_stale_temps
 from fdsl_ray.formulas import create_generator
 
 CONFIG = {"name": "onepfrac", "image_size": 16, "n_points": 1000, "num_categories": 12,
@@ -158,3 +161,17 @@ def test_imagefolder_export_reads_back_with_torchvision(store, tmp_path):
     with pytest.raises(ValueError, match="already exists"):
         export_imagefolder(store, out, progress=False)
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
+def test_temp_dirs_of_killed_writers_are_removed(tmp_path):
+    child = subprocess.Popen(["true"])
+    child.wait()
+    host = socket.gethostname()
+    store = store_path_for(CONFIG, tmp_path)
+    stale = tmp_path / f".{store.name}.tmp-{host}-{child.pid}-0123abcd"
+    live = tmp_path / f".{store.name}.tmp-{host}-{os.getpid()}-4567ef01"
+    remote = tmp_path / f".{store.name}.tmp-other-host-{child.pid}-89ab0123"
+    for directory in (stale, live, remote):
+        directory.mkdir()
+    assert remove_stale_temps(tmp_path, store.name) == [stale]
+    assert not stale.exists() and live.exists() and remote.exists()
