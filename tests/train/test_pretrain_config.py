@@ -71,3 +71,20 @@ def test_crop_shapes_determinism_and_flips():
     ]
     assert not any(upside_down[0::2])  # vflip=False never flips
     assert 0 < sum(upside_down[1::2]) < 12  # vflip=True flips about half
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["pretrain", "nope"], "generator='nope' is unknown"),
+        (["pretrain", "rcdb", "--model", "vit_huge"], "model 'vit_huge' is unknown"),
+        (["pretrain", "rcdb", "--colour", "red"], "unknown config key(s) colour"),
+        (["pretrain", "rcdb", "--epochs", "0"], "epochs=0 is out of range"),
+    ],
+)
+def test_cli_rejects_bad_input_before_starting_ray(argv, message, capsys):
+    from fdsl_ray.cli import main
+
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("fdsl pretrain: error: ") and message in error
