@@ -2,7 +2,8 @@
 
 A local Ray on CPU runs a grid over Delta (the 1p-frac paper's finding: Delta = 0.01 makes the
 categories too alike to learn from, Delta near 0.1 works), pre-trains a small ViT per trial and
-fine-tunes it on digits with 10 images per class. About 15 minutes on a 2-core laptop:
+fine-tunes it on digits with 10 images per class. 12.5 minutes measured on a shared
+2-core machine (4 trials):
 
     python studies/quickstart.py            # then: fdsl report runs/quickstart
 """
