@@ -54,8 +54,9 @@ def main() -> int:
         fresh_instances=True, max_failures=0,
     )
     cpus = os.cpu_count() or 1
-    needed = args.cpus_per_worker + args.data_actors
-    ray.init(num_cpus=max(cpus, math.ceil(needed)), include_dashboard=False,
+    # The worker, the actors, and one CPU for Ray Data's read tasks (else the stream stalls).
+    needed = math.ceil(args.cpus_per_worker + args.data_actors) + 1
+    ray.init(num_cpus=max(cpus, needed), include_dashboard=False,
              configure_logging=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     print(f"{args.model} on {args.device}{' (bf16)' if cuda else ''}, batch {batch}, "
