@@ -345,8 +345,8 @@ def _check_resources(config: PretrainConfig, streaming: bool) -> None:
         ray.init()
     total = ray.cluster_resources()
     need_cpu = config.num_workers * config.cpus_per_worker
-    if streaming:
-        need_cpu += config.num_data_actors * config.cpus_per_data_actor
+    if streaming:  # the actors, plus one CPU for Ray Data's read tasks (else the stream stalls)
+        need_cpu += config.num_data_actors * config.cpus_per_data_actor + 1
     need_gpu = config.num_workers if config.use_gpu else 0
     have_cpu, have_gpu = total.get("CPU", 0.0), total.get("GPU", 0.0)
     if need_cpu > have_cpu or need_gpu > have_gpu:
@@ -354,7 +354,7 @@ def _check_resources(config: PretrainConfig, streaming: bool) -> None:
             f"the cluster cannot host this run: it needs {need_cpu:g} CPU and {need_gpu:g} GPU "
             f"(num_workers={config.num_workers} x cpus_per_worker={config.cpus_per_worker:g}"
             + (f" + num_data_actors={config.num_data_actors} x cpus_per_data_actor="
-               f"{config.cpus_per_data_actor:g}" if streaming else "")
+               f"{config.cpus_per_data_actor:g} + 1 for read tasks" if streaming else "")
             + f"), the cluster has {have_cpu:g} CPU and {have_gpu:g} GPU"
         )
 
