@@ -5,7 +5,7 @@ CPU data actors), then fine-tuned on CIFAR-100 with the reference recipe. Meant 
 cluster (cluster.yaml):
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
-        python studies/delta_sweep.py --address auto --storage s3://BUCKET/studies
+        python studies/delta_sweep.py --address auto --storage /mnt/fdsl/runs
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Study directory layout: spec.json, optuna.db (unless spec.storage names another database),
 results.parquet / results.csv (one row per trial), tune/ (the Tune experiment: one directory
 per trial with its params, progress and trial.json), pretrain/ (the Train runs, named by trial
-id, with checkpoints and exported weights). With `storage_path` (an S3/GCS/NFS root shared by
-a cluster) tune/ and pretrain/ go there instead, and the rest stays in the study directory.
+id, with checkpoints and exported weights). With `storage_path` (a directory every node
+mounts, e.g. EFS/NFS) tune/ and pretrain/ go there instead, and the rest stays in the study
+directory.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A script defines `build_spec(smoke, num_samples) -> StudySpec` and calls
 `study_main(build_spec, description)`. Flags: --smoke (a tiny version, minutes on a laptop),
 --address (a running cluster, e.g. "auto" inside `ray job submit`), --storage (the study root:
-a local directory, or an s3:// / gs:// URI shared by the cluster), --resume, --num-samples.
+a directory, on a file system every node mounts when on a cluster), --resume, --num-samples.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
                         help="Ray cluster to join ('auto' inside `ray job submit`); "
                              "default: start a local Ray")
     parser.add_argument("--storage", default=DEFAULT_ROOT,
-                        help="study root: a directory, or an s3:// / gs:// URI shared by the "
-                             f"cluster's nodes (default: ./{DEFAULT_ROOT})")
+                        help="study root: a directory, on a file system every node mounts when on "
+                             f"a cluster (default: ./{DEFAULT_ROOT})")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted study in the same --storage")
     parser.add_argument("--num-samples", type=int, default=None,
@@ -44,19 +44,22 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
 
 
 def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
-    """(local study directory, shared storage path or None). With a URI the trials' files go
-    there, and spec, Optuna database and results stay in ./runs/<name> on the driver."""
+    """(study directory, shared storage path or None). Object-store URIs are refused: the
+    pre-training exports and the image stores write through POSIX paths."""
     if storage.startswith(_URI_SCHEMES):
-        return Path(DEFAULT_ROOT) / name, f"{storage.rstrip('/')}/{name}"
+        raise ValueError(f"--storage={storage!r} is not supported: object-store URIs are not "
+                         "yet; use a directory on a file system every node mounts (EFS/NFS, "
+                         "see docs/cluster.md)")
     return Path(storage) / name, None
 
 
 def start_ray(address: str | None, spec: StudySpec) -> None:
-    """Join `address`, or start a local Ray with logical CPUs for at least one whole trial
-    (more logical CPUs than cores is fine: a trial's stages mostly take turns)."""
+    """Join `address` (or the cluster of a `ray job submit`, which sets RAY_ADDRESS), or start
+    a local Ray with logical CPUs for at least one whole trial (more logical CPUs than cores is
+    fine: a trial's stages mostly take turns)."""
     if ray.is_initialized():
         return
-    if address:
+    if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address)
         return
     trial_cpus = math.ceil(spec.trial_resources()["CPU"])

@@ -47,9 +47,10 @@ def test_num_samples_flag_overrides_and_is_checked(capsys):
     assert "--num-samples=0 is out of range" in capsys.readouterr().err
 
 
-def test_storage_uri_keeps_driver_files_local():
+def test_storage_is_a_directory_and_uris_are_refused():
     assert study_paths("/data/studies", "q") == (Path("/data/studies/q"), None)
-    assert study_paths("s3://bucket/studies/", "q") == (Path("runs/q"), "s3://bucket/studies/q")
+    with pytest.raises(ValueError, match=r"--storage='s3://bucket/studies/' is not supported"):
+        study_paths("s3://bucket/studies/", "q")
 
 
 @pytest.mark.slow
