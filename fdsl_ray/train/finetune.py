@@ -21,6 +21,7 @@ from fdsl_ray.train.downstream import DownstreamData, create_downstream, list_do
 from fdsl_ray.train.export import load_pretrained, read_exported
 from fdsl_ray.train.models import ModelSpec, create_vit
 from fdsl_ray.train.preprocess import to_model_input
+from fdsl_ray.train.schedule import warmup_cosine_lr
 
 _MODES = ("full", "linear")
 _OPTIMIZERS = ("adamw", "sgd")
@@ -208,16 +209,6 @@ def _batches(count: int, batch_size: int, generator: torch.Generator) -> Iterato
     yield from order.split(batch_size)
 
 
-def _learning_rate(config: FinetuneConfig, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up, then cosine decay to zero, evaluated per optimisation step."""
-    warmup = config.warmup_epochs * steps_per_epoch
-    total = config.epochs * steps_per_epoch
-    if step < warmup:
-        return config.effective_lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return config.effective_lr * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def _device(config: FinetuneConfig) -> torch.device:
     if config.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -260,7 +251,7 @@ def _train_epochs(
         started = time.perf_counter()
         loss_sum, correct = 0.0, 0
         for indices in _batches(len(labels), config.batch_size, generator):
-            lr = _learning_rate(config, step, steps_per_epoch)
+            lr = warmup_cosine_lr(config, step, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss, logits = step_fn(indices, generator)

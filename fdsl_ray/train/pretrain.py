@@ -11,7 +11,6 @@ called again with the same `storage_path` and `run_name`. The final weights are 
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
@@ -34,6 +33,7 @@ from fdsl_ray.train.augment import random_resized_crop
 from fdsl_ray.train.export import export_pretrained
 from fdsl_ray.train.models import ModelSpec, create_vit
 from fdsl_ray.train.preprocess import to_model_input
+from fdsl_ray.train.schedule import warmup_cosine_lr
 
 _STATE_FILE = "state.pt"
 _RESULT_FILE = "result.json"
@@ -182,16 +182,6 @@ class PretrainResult:
 # ----------------------------------------------------------------------------- worker side
 
 
-def _learning_rate(config: PretrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up then cosine decay to zero, per step."""
-    warmup = config.warmup_epochs * steps_per_epoch
-    total = config.epochs * steps_per_epoch
-    if step < warmup:
-        return config.effective_lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return config.effective_lr * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def _batch_stream(
     shard: ray.data.DataIterator, config: PretrainConfig, plan: dict, start_epoch: int
 ) -> Iterator[dict[str, torch.Tensor]]:
@@ -280,7 +270,7 @@ def _train_loop(loop_config: dict) -> None:
                 targets = torch.nn.functional.one_hot(labels, num_classes).float()
                 smoothing = config.label_smoothing
                 targets = targets * (1 - smoothing) + smoothing / num_classes
-            lr = _learning_rate(config, epoch * steps_per_epoch + step, steps_per_epoch)
+            lr = warmup_cosine_lr(config, epoch * steps_per_epoch + step, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):

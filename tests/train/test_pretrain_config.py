@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from fdsl_ray.train.augment import random_resized_crop
-from fdsl_ray.train.pretrain import PretrainConfig, _learning_rate
+from fdsl_ray.train.pretrain import PretrainConfig
+from fdsl_ray.train.schedule import warmup_cosine_lr
 
 
 def test_config_round_trips_through_dict():
@@ -43,7 +44,7 @@ def test_unknown_keys_are_refused():
 def test_schedule_warms_up_linearly_then_decays_to_zero():
     config = PretrainConfig(epochs=10, warmup_epochs=2, batch_size=512, lr=1e-3)
     steps = 5
-    rates = [_learning_rate(config, step, steps) for step in range(config.epochs * steps)]
+    rates = [warmup_cosine_lr(config, step, steps) for step in range(config.epochs * steps)]
     peak = config.effective_lr
     assert rates[:10] == pytest.approx([peak * (i + 1) / 10 for i in range(10)])
     assert rates[10] == pytest.approx(peak)
