@@ -35,5 +35,5 @@ def check_float(
 def check_choice(field: str, value: object, allowed: Iterable[object]) -> None:
     allowed = tuple(allowed)
     if value not in allowed:
-        listed = ", ".join(repr(a) for a in allowed)
+        listed = ", ".join(str(a) for a in allowed)
         raise ValueError(f"{field}={value!r} is not allowed: must be one of {listed}")

@@ -22,6 +22,7 @@ def random_resized_crop(
     hflip: bool,
     vflip: bool,
     generator: torch.Generator,
+    padding_mode: str = "reflection",
 ) -> torch.Tensor:
     """float [B, C, H, W] -> [B, C, size, size]: per-image crop of area fraction in `scale` and
     aspect 3/4..4/3, resized bilinearly, then flipped left-right / upside-down with p = 0.5.
@@ -49,7 +50,7 @@ def random_resized_crop(
     theta[:, 1, 2] = centre_y
     theta = theta.to(device=batch.device, dtype=batch.dtype)
     grid = F.affine_grid(theta, [count, batch.shape[1], size, size], align_corners=False)
-    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection",
+    return F.grid_sample(batch, grid, mode="bilinear", padding_mode=padding_mode,
                          align_corners=False)
 
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from timm.models.vision_transformer import init_weights_vit_timm
 
+from fdsl_ray.formulas.validation import check_choice, check_int
+from fdsl_ray.train.augment import random_resized_crop
 from fdsl_ray.train.downstream import DownstreamData, create_downstream, list_downstream
 from fdsl_ray.train.export import load_pretrained, read_exported
 from fdsl_ray.train.models import ModelSpec, create_vit
@@ -28,21 +30,7 @@ _OPTIMIZERS = ("adamw", "sgd")
 _DEVICES = ("auto", "cpu", "cuda")
 # Horizontal flips change a digit's meaning; datasets not listed here allow them.
 _NO_HFLIP_DATASETS = frozenset({"digits"})
-_ASPECT_RATIO = (3 / 4, 4 / 3)
 _EVAL_BATCH = 256
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}={value!r} must be an integer")
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}={value} is out of range: must be {allowed}")
-
-
-def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed: must be one of {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -79,13 +67,13 @@ class FinetuneConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_choice("dataset", self.dataset, tuple(list_downstream()))
+        check_choice("dataset", self.dataset, tuple(list_downstream()))
         if self.shots is not None:
-            _check_int("shots", self.shots, 1)
-        _check_choice("mode", self.mode, _MODES)
-        _check_int("epochs", self.epochs, 1, 100_000)
-        _check_int("batch_size", self.batch_size, 1, 65_536)
-        _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+            check_int("shots", self.shots, 1)
+        check_choice("mode", self.mode, _MODES)
+        check_int("epochs", self.epochs, 1, 100_000)
+        check_int("batch_size", self.batch_size, 1, 65_536)
+        check_choice("optimizer", self.optimizer, _OPTIMIZERS)
         if not 0 < self.lr <= 100:
             raise ValueError(f"lr={self.lr} is out of range: must be in (0, 100]")
         if not 0 <= self.momentum < 1:
@@ -93,7 +81,7 @@ class FinetuneConfig:
         if not 0 <= self.weight_decay <= 10:
             raise ValueError(f"weight_decay={self.weight_decay} is out of range: must be in "
                              "[0, 10]")
-        _check_int("warmup_epochs", self.warmup_epochs, 0)
+        check_int("warmup_epochs", self.warmup_epochs, 0)
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} is out of range: must be in "
                              f"[0, epochs={self.epochs})")
@@ -106,9 +94,9 @@ class FinetuneConfig:
         if self.hflip is not None and not isinstance(self.hflip, bool):
             raise ValueError(f"hflip={self.hflip!r} must be true, false or None (dataset default)")
         if self.image_size is not None:
-            _check_int("image_size", self.image_size, 1, 1024)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_choice("device", self.device, _DEVICES)
+            check_int("image_size", self.image_size, 1, 1024)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_choice("device", self.device, _DEVICES)
 
     @property
     def effective_lr(self) -> float:
@@ -174,34 +162,6 @@ def _build_model(weights: str | None, spec: ModelSpec, num_classes: int) -> torc
         network = load_pretrained(weights, spec, num_classes)
     init_weights_vit_timm(network.get_classifier())
     return network
-
-
-def _random_resized_crop(
-    batch: torch.Tensor, size: int, scale_min: float, hflip: bool, generator: torch.Generator
-) -> torch.Tensor:
-    """Per-image random crop (area fraction in [scale_min, 1], aspect 3/4..4/3) resized to
-    `size`, plus an optional horizontal flip, as one batched bilinear resampling."""
-    count = batch.shape[0]
-    area = torch.empty(count).uniform_(scale_min, 1.0, generator=generator)
-    log_ratio = torch.empty(count).uniform_(
-        math.log(_ASPECT_RATIO[0]), math.log(_ASPECT_RATIO[1]), generator=generator
-    )
-    ratio = torch.exp(log_ratio)
-    width = torch.sqrt(area * ratio).clamp(max=1.0)
-    height = torch.sqrt(area / ratio).clamp(max=1.0)
-    centre_x = (torch.rand(count, generator=generator) * 2 - 1) * (1 - width)
-    centre_y = (torch.rand(count, generator=generator) * 2 - 1) * (1 - height)
-    flip = torch.ones(count)
-    if hflip:
-        flip = torch.where(torch.rand(count, generator=generator) < 0.5, -1.0, 1.0)
-    theta = torch.zeros(count, 2, 3)
-    theta[:, 0, 0] = width * flip
-    theta[:, 0, 2] = centre_x
-    theta[:, 1, 1] = height
-    theta[:, 1, 2] = centre_y
-    grid = F.affine_grid(theta.to(batch.device), [count, 3, size, size], align_corners=False)
-    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="border",
-                         align_corners=False)
 
 
 def _batches(count: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -282,7 +242,9 @@ def _finetune_full(
 
     def step(indices: torch.Tensor, step_generator: torch.Generator):
         batch = to_model_input(data.train_images[indices].to(device))
-        batch = _random_resized_crop(batch, size, config.crop_scale_min, hflip, step_generator)
+        batch = random_resized_crop(batch, size, (config.crop_scale_min, 1.0), hflip=hflip,
+                                    vflip=False, generator=step_generator,
+                                    padding_mode="border")
         logits = network(batch)
         target = data.train_labels[indices].to(device)
         return F.cross_entropy(logits, target, label_smoothing=config.label_smoothing), logits
