@@ -5,6 +5,11 @@ fine-tunes it with `finetune()` (its CPU defaults: digits, 10 shots, 50 epochs) 
 seeds, and does the same from a random init (scratch). Prints a markdown table and whether
 onepfrac Delta=0.1 beats scratch by >= 20 points and by more than 2 standard deviations.
 
+At 32 px the fractals are drawn in point mode (`--patch` restores the 3x3 patches): a patch
+is a tenth of the image's width there, so the random masks bury the shape in noise and the
+loss stayed at chance on CPU (README, "Transfer"). The pre-training recipe is
+`PretrainConfig.cpu_default()` over 40 epochs (600 steps) with 3 warm-up epochs.
+
     python benchmarks/transfer.py                       # scratch, Delta 0.1, Delta 0.01
     python benchmarks/transfer.py --generators onepfrac:0.1,onepfrac:0.01,fractaldb,rcdb
 """
@@ -33,6 +38,8 @@ def _generator(column: str, args: argparse.Namespace) -> dict:
                      images_per_category=args.images_per_category, n_points=args.n_points)
     if delta:
         generator["delta"] = float(delta)
+    if name in ("onepfrac", "fractaldb"):
+        generator["patch"] = args.patch
     if name == "rcdb":
         generator.pop("n_points")
     return generator
@@ -62,15 +69,19 @@ def main() -> int:
     parser.add_argument("--images-per-category", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--n-points", type=int, default=20_000)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--patch", action="store_true",
+                        help="3x3 patch mode for onepfrac/fractaldb (default: point mode)")
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=PretrainConfig.lr)
-    parser.add_argument("--warmup-epochs", type=int, default=2)
+    parser.add_argument("--warmup-epochs", type=int, default=3)
+    parser.add_argument("--crop-scale-min", type=float, default=PretrainConfig.crop_scale[0],
+                        help="smallest crop area fraction of RandomResizedCrop (1.0: flips only)")
     parser.add_argument("--fresh-instances", action="store_true")
     parser.add_argument("--cpus-per-worker", type=float, default=2.0)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget-minutes", type=float, default=15.0,
-                        help="pre-training budget for all columns together (checked, reported)")
+                        help="pre-training budget per column (checked, reported)")
     parser.add_argument("--out", default=None, help="storage path (default: a temporary folder)")
     args = parser.parse_args()
 
@@ -79,25 +90,25 @@ def main() -> int:
     storage = args.out or tempfile.mkdtemp(prefix="fdsl-transfer-")
     config = PretrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                             lr=args.lr, warmup_epochs=args.warmup_epochs,
+                            crop_scale=(args.crop_scale_min, 1.0),
                             fresh_instances=args.fresh_instances,
                             cpus_per_worker=args.cpus_per_worker)
     print(f"recipe: {config.to_dict()}", flush=True)
     rows = []
     print("scratch:", flush=True)
     rows.append(("scratch", None, None, _finetune_seeds(None, args)))
-    pretrain_seconds = 0.0
     for column in args.generators.split(","):
         generator = _generator(column, args)
         print(f"{column}: pre-training on {generator}", flush=True)
         started = time.perf_counter()
         result = pretrain(generator, config, storage_path=storage,
                           run_name=f"{column.replace(':', '-')}-{int(time.time())}")
-        pretrain_seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
         images_per_s = statistics.median(record["images_per_s"] for record in result.history)
         last = result.history[-1]
-        print(f"    {result.wall_seconds:.0f} s, {images_per_s:.0f} img/s, final loss "
+        print(f"    {elapsed:.0f} s, {images_per_s:.0f} img/s, final loss "
               f"{last['loss']:.3f}, train top-1 {last['train_top1']:.1f} %", flush=True)
-        rows.append((column, result.wall_seconds, images_per_s,
+        rows.append((column, elapsed, images_per_s,
                      _finetune_seeds(result.weights_path, args)))
 
     print("\n| pre-training | pre-train s | img/s | digits top-1 (10-shot), mean ± std | seeds |")
@@ -116,9 +127,10 @@ def main() -> int:
         verdicts.append(passed)
         print(f"{column}: {gain:+.1f} points over scratch (need >= {MARGIN_POINTS:.0f} and > "
               f"2 std = {noise:.1f}): {'PASS' if passed else 'FAIL'}")
-    within = pretrain_seconds <= 60 * args.budget_minutes
-    print(f"pre-training took {pretrain_seconds / 60:.1f} min for {len(rows) - 1} column(s): "
-          f"{'within' if within else 'OVER'} the {args.budget_minutes:g} min budget")
+    longest = max(seconds for _, seconds, _, _ in rows[1:])
+    within = longest <= 60 * args.budget_minutes
+    print(f"the longest pre-training took {longest / 60:.1f} min: "
+          f"{'within' if within else 'OVER'} the {args.budget_minutes:g} min budget per column")
     return 0 if verdicts and verdicts[0] and within else 1
 
 
