@@ -331,14 +331,21 @@ def _plan(generator: dict, config: PretrainConfig, streaming: bool) -> tuple[dic
     return settings.config, plan
 
 
+def required_cpus(config: PretrainConfig, streaming: bool) -> float:
+    """Logical CPUs a run reserves: its workers and, for a stream, the render actors plus one
+    CPU for Ray Data's read tasks (without it the stream stalls)."""
+    need = config.num_workers * config.cpus_per_worker
+    if streaming:
+        need += config.num_data_actors * config.cpus_per_data_actor + 1
+    return need
+
+
 def _check_resources(config: PretrainConfig, streaming: bool) -> None:
     """Fail now rather than let Train wait forever for workers the cluster cannot place."""
     if not ray.is_initialized():
         ray.init()
     total = ray.cluster_resources()
-    need_cpu = config.num_workers * config.cpus_per_worker
-    if streaming:  # the actors, plus one CPU for Ray Data's read tasks (else the stream stalls)
-        need_cpu += config.num_data_actors * config.cpus_per_data_actor + 1
+    need_cpu = required_cpus(config, streaming)
     need_gpu = config.num_workers if config.use_gpu else 0
     have_cpu, have_gpu = total.get("CPU", 0.0), total.get("GPU", 0.0)
     if need_cpu > have_cpu or need_gpu > have_gpu:
