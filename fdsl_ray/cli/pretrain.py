@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
-import os
 from dataclasses import replace
 
 from fdsl_ray.cli._overrides import parse_overrides
@@ -102,19 +100,12 @@ def run(args: argparse.Namespace) -> int:
     import ray
 
     from fdsl_ray.formulas import create_generator
-    from fdsl_ray.train.pretrain import pretrain, required_cpus
+    from fdsl_ray.train.pretrain import init_ray_for, pretrain
 
     generator = create_generator(args.generator, **parse_overrides(args.overrides)).config
     config = _config(args)
     run_name = args.run_name or _default_run_name(generator, config)
-    if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(configure_logging=False)
-        else:
-            # A local Ray gets logical CPUs for the whole run even on a 2-core laptop: the
-            # render actor and the trainer take turns on the cores.
-            needed = math.ceil(required_cpus(config, streaming=args.store_root is None))
-            ray.init(num_cpus=max(os.cpu_count() or 1, needed), configure_logging=False)
+    init_ray_for(config, streaming=args.store_root is None)
     ray.data.DataContext.get_current().enable_progress_bars = False
     images = generator["num_categories"] * generator["images_per_category"]
     print(f"pre-training {config.model} on {generator['name']} ({generator['num_categories']} "

@@ -11,6 +11,7 @@ called again with the same `storage_path` and `run_name`. The final weights are 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -340,10 +341,21 @@ def required_cpus(config: PretrainConfig, streaming: bool) -> float:
     return need
 
 
+def init_ray_for(config: PretrainConfig, streaming: bool) -> None:
+    """Join the cluster of RAY_ADDRESS, or start a local Ray with the logical CPUs the run
+    reserves even on a 2-core laptop (the render actor and the trainer take turns on cores)."""
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(configure_logging=False)
+        return
+    needed = math.ceil(required_cpus(config, streaming))
+    ray.init(num_cpus=max(os.cpu_count() or 1, needed), configure_logging=False)
+
+
 def _check_resources(config: PretrainConfig, streaming: bool) -> None:
     """Fail now rather than let Train wait forever for workers the cluster cannot place."""
-    if not ray.is_initialized():
-        ray.init()
+    init_ray_for(config, streaming)
     total = ray.cluster_resources()
     need_cpu = required_cpus(config, streaming)
     need_gpu = config.num_workers if config.use_gpu else 0
