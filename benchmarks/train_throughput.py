@@ -23,6 +23,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 import ray  # noqa: E402
 
 from fdsl_ray.train import PretrainConfig, pretrain  # noqa: E402
+from fdsl_ray.train.pretrain import required_cpus  # noqa: E402
 
 _CATEGORIES = 1000
 
@@ -53,10 +54,8 @@ def main() -> int:
         use_gpu=cuda, num_data_actors=args.data_actors, cpus_per_worker=args.cpus_per_worker,
         fresh_instances=True, max_failures=0,
     )
-    cpus = os.cpu_count() or 1
-    # The worker, the actors, and one CPU for Ray Data's read tasks (else the stream stalls).
-    needed = math.ceil(args.cpus_per_worker + args.data_actors) + 1
-    ray.init(num_cpus=max(cpus, needed), include_dashboard=False,
+    needed = math.ceil(required_cpus(config, streaming=True))
+    ray.init(num_cpus=max(os.cpu_count() or 1, needed), include_dashboard=False,
              configure_logging=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     print(f"{args.model} on {args.device}{' (bf16)' if cuda else ''}, batch {batch}, "
