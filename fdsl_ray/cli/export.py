@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "PNGs in class folders that torchvision's ImageFolder and timm's train.py read as they "
         "are. OUT must not exist; it appears only once complete.",
     )
-    parser.add_argument("store", help="store directory (holding manifest.json)")
+    parser.add_argument("store", help="store directory or URI (holding manifest.json)")
     parser.add_argument("--format", choices=("imagefolder",), default="imagefolder")
     parser.add_argument("--out", required=True, help="new directory to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "config reuses its store.",
     )
     parser.add_argument("name", help=f"generator: one of {', '.join(list_generators())}")
-    parser.add_argument("--out", required=True, help="store root directory")
+    parser.add_argument("--out", required=True,
+                        help="store root: a directory, or an object-store URI such as "
+                        "s3://bucket/prefix (credentials from the environment)")
     parser.add_argument("--actors", type=int, default=None,
                         help="fixed number of render actors (default: autoscale to the cluster)")
     parser.add_argument("--address", default=None,

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
+from fdsl_ray import storage
 from fdsl_ray.data.store import check_store, load_manifest
 
 EXPORT_FORMATS = ("imagefolder",)
@@ -26,10 +27,16 @@ def _width(count: int) -> int:
 
 def export_imagefolder(store: str | os.PathLike, out: str | os.PathLike, *,
                        progress: bool = True) -> Path:
-    """Write every image of a verified store as a grayscale PNG; atomic (temp dir + rename)."""
+    """Write every image of a verified store as a grayscale PNG; atomic (temp dir + rename).
+
+    `store` may be an object-store URI; `out` is a local directory.
+    """
     from tqdm import tqdm
 
-    store, out = Path(store), Path(out)
+    if storage.is_uri(out):
+        raise ValueError(f"out={os.fspath(out)!r} must be a local directory (the store itself "
+                         "may be a URI)")
+    out = Path(out)
     manifest = load_manifest(store)
     if out.exists():
         raise ValueError(f"out={str(out)!r} already exists: choose a new directory")
@@ -37,6 +44,7 @@ def export_imagefolder(store: str | os.PathLike, out: str | os.PathLike, *,
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"out={str(out)!r}: its parent is not a writable directory")
     check_store(store, manifest, checksums=True)
+    filesystem, location = storage.resolve(store)
     num_classes = manifest["num_classes"]
     height, width = manifest["image_shape"]
     class_width = _width(num_classes)
@@ -46,9 +54,9 @@ def export_imagefolder(store: str | os.PathLike, out: str | os.PathLike, *,
         for label in range(num_classes):
             (temp / f"{label:0{class_width}d}").mkdir(parents=True)
         with tqdm(total=manifest["num_images"], unit="img", disable=not progress,
-                  desc=f"exporting {store.name}") as bar:
+                  desc=f"exporting {storage.name(store)}") as bar:
             for shard in manifest["shards"]:
-                table = pq.read_table(store / shard["file"])
+                table = pq.read_table(location + "/" + shard["file"], filesystem=filesystem)
                 labels = table.column("label").to_numpy()
                 instances = table.column("instance").to_numpy()
                 for image, label, instance in zip(table.column("image").to_pylist(), labels,

@@ -7,6 +7,11 @@ image (binary: the raw H*W uint8 bytes, row-major), label and instance (int64); 
 is in the manifest and in each shard's Parquet key-value metadata (fdsl.image_shape), so
 outside tools can read shards with pyarrow or pandas alone. A directory is complete only once
 manifest.json exists, and it is written last, inside a temp directory renamed into place.
+
+ROOT may also be an object-store URI (s3://bucket/prefix, through fdsl_ray.storage): the driver
+renders into a local temp directory, uploads the shards, then PUTs manifest.json last, so a
+prefix without a manifest is partial, never read, and overwritten by the next writer. Store
+paths are a Path under a local root and a URI string under an object-store root.
 """
 
 from __future__ import annotations
@@ -14,18 +19,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from fdsl_ray import storage
 from fdsl_ray.data.stream import build_generator, images_per_epoch, synthetic_dataset
 from fdsl_ray.formulas import Generator
 from fdsl_ray.formulas.validation import check_choice, check_int
@@ -43,10 +52,15 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def store_path_for(generator: dict[str, Any], root: str | os.PathLike) -> Path:
+StorePath = Path | str
+"""A store's location: a Path under a local root, a URI string under an object-store root."""
+
+
+def store_path_for(generator: dict[str, Any], root: str | os.PathLike) -> StorePath:
     """Where the store of this config lives under root (defaults filled in before hashing)."""
     config = build_generator(generator).config
-    return Path(root) / f"{config['name']}-{config_hash(config)}"
+    name = f"{config['name']}-{config_hash(config)}"
+    return storage.join(root, name) if storage.is_uri(root) else Path(root) / name
 
 
 def shard_name(index: int) -> str:
@@ -54,48 +68,73 @@ def shard_name(index: int) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
+        return _stream_sha256(handle)
+
+
+def _stream_sha256(handle: BinaryIO | pa.NativeFile) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(_HASH_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def load_manifest(path: Path) -> dict[str, Any]:
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
+def _store_name(path: str | os.PathLike) -> str:
+    """The last component as given (not resolved: a symlinked store keeps its own name)."""
+    return os.fspath(path).rstrip("/").rsplit("/", 1)[-1]
+
+
+_AWS_ERROR = re.compile(r"AWS Error (\w+) during \w+ operation: (.*?)(?: \(Request ID: [^)]*\))?$")
+
+
+def _short(error: Exception) -> str:
+    """The reason in a pyarrow error, without the request and ids around it (one line)."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    aws = _AWS_ERROR.search(lines[-1])
+    return f"{aws.group(2)} ({aws.group(1)})" if aws else lines[-1]
+
+
+def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    manifest_path = storage.join(path, MANIFEST)
+    try:
+        present = storage.is_file(manifest_path)
+        manifest = json.loads(storage.read_text(manifest_path)) if present else None
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or UTF-8
+        raise ValueError(f"{manifest_path} is unreadable: {_short(error)}") from None
+    if manifest is None:
         raise ValueError(f"{path} has no {MANIFEST}: it is not a store, or a partial one "
                          "(interrupted while being written)")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{manifest_path} is unreadable: {error}") from None
     if manifest.get("format") != STORE_FORMAT:
         raise ValueError(f"{manifest_path}: format={manifest.get('format')!r} is not supported: "
                          f"must be {STORE_FORMAT}")
     return manifest
 
 
-def check_store(path: Path, manifest: dict[str, Any], *, checksums: bool) -> None:
+def check_store(path: str | os.PathLike, manifest: dict[str, Any], *, checksums: bool) -> None:
     """Every shard the manifest lists must be there with its size (and sha256 if checksums)."""
+    filesystem, location = storage.resolve(path)
     config = manifest["config"]
     expected_dir = f"{config['name']}-{config_hash(config)}"
-    if path.name.startswith(f"{config['name']}-") and path.name != expected_dir:
+    name = _store_name(path)
+    if name.startswith(f"{config['name']}-") and name != expected_dir:
         raise ValueError(f"{path}: its manifest belongs to another config (expected directory "
                          f"{expected_dir})")
-    for shard in manifest["shards"]:
-        shard_path = path / shard["file"]
-        if not shard_path.is_file():
+    shards = manifest["shards"]
+    infos = filesystem.get_file_info([f"{location}/{shard['file']}" for shard in shards])
+    for shard, info in zip(shards, infos, strict=True):
+        if info.type != pafs.FileType.File:
             raise ValueError(f"{path}: shard {shard['file']} is missing")
-        if shard_path.stat().st_size != shard["bytes"]:
+        if info.size != shard["bytes"]:
             raise ValueError(f"{path}: shard {shard['file']} is corrupt: "
-                             f"{shard_path.stat().st_size} bytes, manifest says {shard['bytes']}")
-        if checksums and file_sha256(shard_path) != shard["sha256"]:
-            raise ValueError(f"{path}: shard {shard['file']} is corrupt: sha256 differs from "
-                             "the manifest")
+                             f"{info.size} bytes, manifest says {shard['bytes']}")
+        if checksums:
+            with filesystem.open_input_stream(info.path) as stream:
+                if _stream_sha256(stream) != shard["sha256"]:
+                    raise ValueError(f"{path}: shard {shard['file']} is corrupt: sha256 differs "
+                                     "from the manifest")
 
 
-def find_store(generator: dict[str, Any], root: str | os.PathLike) -> Path | None:
+def find_store(generator: dict[str, Any], root: str | os.PathLike) -> StorePath | None:
     """The complete store of this config under root, None if there is none yet.
 
     Raises if the directory holds another config's manifest or a damaged store: neither is
@@ -103,7 +142,7 @@ def find_store(generator: dict[str, Any], root: str | os.PathLike) -> Path | Non
     """
     config = build_generator(generator).config
     path = store_path_for(config, root)
-    if not (path / MANIFEST).is_file():
+    if not storage.is_file(storage.join(path, MANIFEST)):
         return None
     manifest = load_manifest(path)
     if manifest["config"] != json.loads(json.dumps(config)):
@@ -113,7 +152,19 @@ def find_store(generator: dict[str, Any], root: str | os.PathLike) -> Path | Non
     return path
 
 
-def check_root_writable(root: str | os.PathLike) -> Path:
+def check_root_writable(root: str | os.PathLike) -> StorePath:
+    """The root as ensure_store uses it, once shown writable (before any rendering starts)."""
+    if storage.is_uri(root):
+        root = storage.normalize(root)
+        filesystem, location = storage.resolve(root)
+        probe = f"{location}/.fdsl-write-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            with filesystem.open_output_stream(probe) as stream:
+                stream.write(b"")
+            filesystem.delete_file(probe)
+        except OSError as error:
+            raise ValueError(f"store root {root!r} is not writable: {_short(error)}") from None
+        return root
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -273,8 +324,11 @@ def ensure_store(
     num_actors: int | None = None,
     progress: bool = True,
     options: StoreOptions | None = None,
-) -> Path:
-    """The store of this config under root: reused if complete, rendered otherwise."""
+) -> StorePath:
+    """The store of this config under root: reused if complete, rendered otherwise.
+
+    A Path under a local root; the store's URI under an object-store root.
+    """
     options = options or StoreOptions()
     gen = build_generator(generator)
     if num_actors is not None:
@@ -284,6 +338,8 @@ def ensure_store(
     if existing is not None:
         return existing
     path = store_path_for(gen.config, root)
+    if isinstance(path, str):
+        return _render_and_upload(path, gen, num_actors, progress, options)
     remove_stale_temps(root, path.name)
     temp = root / f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
@@ -303,6 +359,25 @@ def ensure_store(
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
+    return path
+
+
+def _render_and_upload(path: str, gen: Generator, num_actors: int | None, progress: bool,
+                       options: StoreOptions) -> str:
+    """Object stores have no rename: render into a local temp dir on the driver, upload the
+    shards, then PUT the manifest, which commits the store."""
+    with tempfile.TemporaryDirectory(prefix="fdsl-store-") as temp:
+        shards = Path(temp) / storage.name(path)
+        shards.mkdir()
+        _render_into(shards, gen, num_actors, progress, options)
+        manifest = Path(temp) / MANIFEST
+        os.replace(shards / MANIFEST, manifest)
+        # A complete store that appeared meanwhile (a concurrent writer of the same config) is
+        # kept; a partial one (no manifest) is overwritten, and objects it has beyond our
+        # shards are never read, since only the manifest's shards are.
+        if find_store(gen.config, storage.parent(path)) is None:
+            storage.upload(shards, path)
+            storage.upload(manifest, storage.join(path, MANIFEST))
     return path
 
 
@@ -363,16 +438,19 @@ def _decode_images(batch: pa.Table, shape: tuple[int, int]) -> dict[str, np.ndar
 def read_store(path: str | os.PathLike, *, verify: bool = True):
     """A Ray Dataset of a store (image uint8 [H, W], label, instance), checked first.
 
+    `path` is a store directory or URI; Ray's read tasks open the shards through the same
+    pyarrow file system (credentials and endpoint from the workers' environment).
+
     verify=True checks every shard's sha256 against the manifest (reads each shard once);
     verify=False checks only presence and size.
     """
     import ray
 
-    path = Path(path)
     manifest = load_manifest(path)
     check_store(path, manifest, checksums=verify)
     shape = tuple(manifest["image_shape"])
-    files = [str(path / shard["file"]) for shard in manifest["shards"]]
-    return ray.data.read_parquet(files).map_batches(
+    filesystem, location = storage.resolve(path)
+    files = [f"{location}/{shard['file']}" for shard in manifest["shards"]]
+    return ray.data.read_parquet(files, filesystem=filesystem).map_batches(
         _decode_images, batch_format="pyarrow", fn_kwargs={"shape": shape}
     )

@@ -1,4 +1,5 @@
-"""fdsl generate / fdsl export: output, reuse, and one-line errors (exit 2) before Ray starts."""
+"""fdsl generate / fdsl export: output, reuse (local and S3 roots), and one-line errors (exit 2)
+before Ray starts."""
 
 from __future__ import annotations
 
@@ -21,6 +22,24 @@ def test_generate_then_reuse_then_export(ray_session, tmp_path, capsys):
                  "--quiet"]) == 0
     assert sorted(path.name for path in (tmp_path / "png").iterdir()) == ["0", "1", "2"]
     assert len(list((tmp_path / "png").glob("*/*.png"))) == 6
+
+
+def test_generate_to_an_object_store_then_export_from_it(ray_session, s3_bucket, tmp_path,
+                                                         capsys):
+    root = f"{s3_bucket}/stores"
+    assert main([*ARGS, "--out", root, "--actors", "1"]) == 0
+    store = capsys.readouterr().out.strip().splitlines()[-1]
+    assert store.startswith(f"{root}/onepfrac-")
+    assert main([*ARGS, "--out", root]) == 0
+    assert capsys.readouterr().out.strip() == f"{store} (reused)"
+    assert main(["export", store, "--out", str(tmp_path / "png"), "--quiet"]) == 0
+    assert len(list((tmp_path / "png").glob("*/*.png"))) == 6
+    for argv, message in [([*ARGS, "--out", "s3://fdsl-no-such-bucket/stores"], "not writable"),
+                          (["export", store, "--out", f"{root}/png"], "must be a local")]:
+        capsys.readouterr()
+        assert main(argv) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and message in error
 
 
 @pytest.mark.parametrize(("argv", "message"), [

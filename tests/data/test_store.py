@@ -1,4 +1,5 @@
-"""Parquet store: round trip, reuse, manifest checks, and the ImageFolder export."""
+"""Parquet store: round trip, reuse, manifest checks, the ImageFolder export, and the same
+store under an object-store root (moto's S3 server)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import fdsl_ray.data.store as store_module
+from fdsl_ray import storage
 from fdsl_ray.data import StoreOptions, ensure_store, find_store, read_store, store_path_for
 from fdsl_ray.data.export import export_imagefolder
 from fdsl_ray.data.store import remove_stale_temps
@@ -175,3 +178,78 @@ def test_temp_dirs_of_killed_writers_are_removed(tmp_path):
         directory.mkdir()
     assert remove_stale_temps(tmp_path, store.name) == [stale]
     assert not stale.exists() and live.exists() and remote.exists()
+
+
+def rows_by_id(rows):
+    return {(int(row["label"]), int(row["instance"])): bytes(row["image"]) for row in rows}
+
+
+def local_rows(store):
+    """The local store's images by (label, instance), read with pyarrow alone (no Ray)."""
+    rows = {}
+    for shard in manifest_of(store)["shards"]:
+        table = pq.read_table(store / shard["file"]).to_pylist()
+        rows.update(rows_by_id(table))
+    return rows
+
+
+def upload_store(store, root):
+    """A copy of the local store under an object-store root, without rendering."""
+    path = store_path_for(CONFIG, root)
+    storage.upload(store, path)
+    return path
+
+
+def test_object_store_matches_the_local_store_and_is_reused(store, s3_bucket, monkeypatch):
+    root = f"{s3_bucket}/stores"
+    path = ensure_store(CONFIG, root, num_actors=2, progress=False, options=SMALL_SHARDS)
+    assert path == store_path_for(CONFIG, root) == f"{root}/{store.name}"
+    local = manifest_of(store)
+    remote = json.loads(storage.read_text(f"{path}/manifest.json"))
+    for key in ("config", "config_hash", "num_images", "label_counts", "image_shape", "shards"):
+        assert remote[key] == local[key]
+    assert storage.list_names(path) == sorted(
+        [*(shard["file"] for shard in local["shards"]), "manifest.json"])
+    assert rows_by_id(read_store(path).take_all()) == local_rows(store)
+
+    def render_again(*args, **kwargs):
+        raise AssertionError("a complete store was rendered again")
+
+    monkeypatch.setattr(store_module, "_render_into", render_again)
+    assert ensure_store(CONFIG, f"{root}/", progress=False) == path
+    assert find_store(CONFIG, root) == path
+
+
+def test_partial_object_store_is_never_read_and_is_replaced(store, s3_bucket):
+    path = upload_store(store, s3_bucket)
+    storage.remove_tree(f"{path}/manifest.json")
+    storage.write_bytes(f"{path}/part-00000.parquet", b"cut short by a killed writer")
+    with pytest.raises(ValueError, match="no manifest.json"):
+        read_store(path)
+    assert find_store(CONFIG, s3_bucket) is None
+    assert ensure_store(CONFIG, s3_bucket, progress=False, options=SMALL_SHARDS) == path
+    assert storage.read_bytes(f"{path}/part-00000.parquet") == (
+        store / "part-00000.parquet").read_bytes()
+    read_store(path)  # every shard's sha256 checked
+
+
+def test_corrupt_or_truncated_object_is_refused(store, s3_bucket):
+    path = upload_store(store, s3_bucket)
+    shard = f"{path}/part-00002.parquet"
+    data = bytearray(storage.read_bytes(shard))
+    data[len(data) // 2] ^= 0xFF
+    storage.write_bytes(shard, bytes(data))
+    with pytest.raises(ValueError, match="shard part-00002.parquet is corrupt: sha256 differs"):
+        read_store(path)
+    storage.write_bytes(shard, bytes(data[:-100]))
+    with pytest.raises(ValueError, match="shard part-00002.parquet is corrupt: .* bytes"):
+        read_store(path, verify=False)
+    with pytest.raises(ValueError, match="shard part-00002.parquet is corrupt"):
+        ensure_store(CONFIG, s3_bucket, progress=False)
+
+
+def test_absent_bucket_is_refused_before_rendering(s3_endpoint):
+    root = "s3://fdsl-no-such-bucket/stores"
+    with pytest.raises(ValueError, match=rf"store root '{root}' is not writable: "
+                                         r"The specified bucket does not exist"):
+        ensure_store(CONFIG, root)
