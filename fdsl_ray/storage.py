@@ -1,0 +1,157 @@
+"""Local paths and object-store URIs (s3://, gs://, ...) behind one small set of functions.
+
+Ray Train and Tune take a URI as `storage_path` and persist through pyarrow.fs; the files
+fdsl-ray writes itself (pre-training exports, Parquet stores, study records) go through the
+same pyarrow file systems here, so a study can keep everything in an S3 bucket instead of a
+mounted file system. A local file is written to a temporary name and renamed; an object
+becomes visible only once its upload completes, so neither is ever seen half-written. Credentials and endpoints
+come from the environment as pyarrow reads them (instance roles, AWS_* variables such as
+AWS_ENDPOINT_URL).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+SUPPORTED_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "file")
+
+
+def is_uri(path: str | os.PathLike) -> bool:
+    """True for a `scheme://...` location other than a plain local path."""
+    return bool(_SCHEME.match(os.fspath(path)))
+
+
+def normalize(path: str | os.PathLike) -> str:
+    """A URI without its trailing '/', or an absolute local path (~ expanded)."""
+    path = os.fspath(path)
+    if is_uri(path):
+        scheme = _SCHEME.match(path).group(1).lower()
+        if scheme not in SUPPORTED_SCHEMES:
+            raise ValueError(f"storage location {path!r} has an unsupported scheme {scheme!r}: "
+                             f"use a local path or one of {', '.join(SUPPORTED_SCHEMES)}")
+        return path.rstrip("/")
+    return str(Path(path).expanduser().resolve())
+
+
+def join(base: str | os.PathLike, *parts: str) -> str:
+    """`base/part/...` for a URI or a local path."""
+    return "/".join([normalize(base), *(part.strip("/") for part in parts)])
+
+
+def resolve(path: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow file system and the path on it (what Ray's storage_filesystem takes)."""
+    path = normalize(path)
+    if not is_uri(path):
+        return pafs.LocalFileSystem(), path
+    try:
+        return pafs.FileSystem.from_uri(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot open storage location {path!r}: {error}") from error
+
+
+def name(path: str | os.PathLike) -> str:
+    return normalize(path).rsplit("/", 1)[-1]
+
+
+def parent(path: str | os.PathLike) -> str:
+    return normalize(path).rsplit("/", 1)[0]
+
+
+def exists(path: str | os.PathLike) -> bool:
+    filesystem, location = resolve(path)
+    return filesystem.get_file_info(location).type != pafs.FileType.NotFound
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    filesystem, location = resolve(path)
+    return filesystem.get_file_info(location).type == pafs.FileType.File
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    filesystem, location = resolve(path)
+    with filesystem.open_input_stream(location) as stream:
+        return stream.read()
+
+
+def read_text(path: str | os.PathLike) -> str:
+    return read_bytes(path).decode()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write the whole file, never leaving a partial one under its name."""
+    path = normalize(path)
+    if not is_uri(path):
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.partial")
+        try:
+            partial.write_bytes(data)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return
+    filesystem, location = resolve(path)
+    with filesystem.open_output_stream(location) as stream:
+        stream.write(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def make_dirs(path: str | os.PathLike) -> None:
+    """Create a local directory; a no-op on object stores, which have no directories."""
+    filesystem, location = resolve(path)
+    filesystem.create_dir(location, recursive=True)
+
+
+def list_names(path: str | os.PathLike) -> list[str]:
+    """The names directly under a directory (or key prefix); [] when there is none."""
+    filesystem, location = resolve(path)
+    selector = pafs.FileSelector(location, allow_not_found=True)
+    return sorted(info.base_name for info in filesystem.get_file_info(selector))
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    filesystem, location = resolve(path)
+    info = filesystem.get_file_info(location)
+    if info.type == pafs.FileType.Directory:
+        filesystem.delete_dir(location)
+    elif info.type == pafs.FileType.File:
+        filesystem.delete_file(location)
+
+
+def upload(local_path: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Copy a local file or directory tree to `destination` (a URI or a local path)."""
+    filesystem, location = resolve(destination)
+    pafs.copy_files(os.fspath(local_path), location, source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=filesystem)
+
+
+def download(source: str | os.PathLike, local_path: str | os.PathLike) -> None:
+    """Copy a file or directory tree at `source` to a local path."""
+    filesystem, location = resolve(source)
+    pafs.copy_files(location, os.fspath(local_path), source_filesystem=filesystem,
+                    destination_filesystem=pafs.LocalFileSystem())
+
+
+def local_copy(path: str | os.PathLike, cache_root: str | os.PathLike | None = None) -> Path:
+    """A local path holding `path`'s file or directory: itself when local, else a download
+    into `cache_root` (default: a new temporary directory) that later calls reuse."""
+    path = normalize(path)
+    if not is_uri(path):
+        return Path(path)
+    root = Path(cache_root) if cache_root else Path(tempfile.mkdtemp(prefix="fdsl-download-"))
+    target = root / re.sub(r"[^A-Za-z0-9._-]", "_", _SCHEME.sub("", path))
+    if not target.exists():
+        partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.partial")
+        download(path, partial)
+        partial.replace(target)
+    return target
