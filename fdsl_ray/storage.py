@@ -4,9 +4,9 @@ Ray Train and Tune take a URI as `storage_path` and persist through pyarrow.fs; 
 fdsl-ray writes itself (pre-training exports, Parquet stores, study records) go through the
 same pyarrow file systems here, so a study can keep everything in an S3 bucket instead of a
 mounted file system. A local file is written to a temporary name and renamed; an object
-becomes visible only once its upload completes, so neither is ever seen half-written. Credentials and endpoints
-come from the environment as pyarrow reads them (instance roles, AWS_* variables such as
-AWS_ENDPOINT_URL).
+becomes visible only once its upload completes, so neither is ever seen half-written.
+Credentials and endpoints come from the environment as pyarrow reads them (instance roles,
+AWS_* variables such as AWS_ENDPOINT_URL).
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ def resolve(path: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
         return pafs.FileSystem.from_uri(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot open storage location {path!r}: {error}") from error
+
+
+def as_location(filesystem_path: str, *, like: str | os.PathLike) -> str:
+    """A path as Ray reports it (on the storage file system, without the URI scheme) written
+    the way `like`, the storage location it lies in, is written."""
+    like = os.fspath(like)
+    if not is_uri(like):
+        return filesystem_path
+    return f"{_SCHEME.match(like).group(1)}://{filesystem_path}"
 
 
 def name(path: str | os.PathLike) -> str:
@@ -136,10 +145,20 @@ def upload(local_path: str | os.PathLike, destination: str | os.PathLike) -> Non
 
 
 def download(source: str | os.PathLike, local_path: str | os.PathLike) -> None:
-    """Copy a file or directory tree at `source` to a local path."""
+    """Copy a file or directory tree at `source` to a local path (parents created as needed:
+    an object store need not hold directory markers)."""
     filesystem, location = resolve(source)
-    pafs.copy_files(location, os.fspath(local_path), source_filesystem=filesystem,
-                    destination_filesystem=pafs.LocalFileSystem())
+    if filesystem.get_file_info(location).type == pafs.FileType.Directory:
+        selector = pafs.FileSelector(location, recursive=True)
+        files = [(info.path, Path(local_path) / info.path[len(location):].lstrip("/"))
+                 for info in filesystem.get_file_info(selector)
+                 if info.type == pafs.FileType.File]
+    else:
+        files = [(location, Path(local_path))]
+    for remote, local in files:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(remote, str(local), source_filesystem=filesystem,
+                        destination_filesystem=pafs.LocalFileSystem())
 
 
 def local_copy(path: str | os.PathLike, cache_root: str | os.PathLike | None = None) -> Path:

@@ -3,6 +3,7 @@ local S3 endpoint (moto's server on 127.0.0.1) that Ray's workers see through AW
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
@@ -16,6 +17,7 @@ def s3_endpoint():
     """An S3 server on the loopback; its address is in the environment before Ray starts."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

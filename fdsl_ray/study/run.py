@@ -4,8 +4,9 @@ Study directory layout: spec.json, optuna.db (unless spec.storage names another 
 results.parquet / results.csv (one row per trial), tune/ (the Tune experiment: one directory
 per trial with its params, progress and trial.json), pretrain/ (the Train runs, named by trial
 id, with checkpoints and exported weights). With `storage_path` (a directory every node
-mounts, e.g. EFS/NFS) tune/ and pretrain/ go there instead, and the rest stays in the study
-directory.
+mounts, e.g. EFS/NFS, or an object-store URI such as s3://bucket/studies/NAME) tune/ and
+pretrain/ go there instead, and the rest stays in the study directory; under a URI the study
+directory is a local copy that fdsl_ray.study.mirror keeps in step with the same URI.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import pandas as pd
 import ray
 from ray import tune
 
+from fdsl_ray import storage
 from fdsl_ray.study.cleanup import PlacementGroupReaper
+from fdsl_ray.study.mirror import StudyMirror, pull_study, push_study
 from fdsl_ray.study.search import make_scheduler, make_searcher, storage_url
 from fdsl_ray.study.spec import StudySpec
-from fdsl_ray.study.trial import run_trial
+from fdsl_ray.study.trial import EXPERIMENT, run_trial
 
 SPEC_FILE = "spec.json"
 STATE_FILE = "state.json"
 RESULTS = "results"
-EXPERIMENT = "tune"
 DASHBOARD = "http://127.0.0.1:8265"
 _FIXED_COLUMNS = ["trial_id", "status", "error"]
 _METRIC_COLUMNS = ["top1", "pretrain_loss", "pretrain_epochs", "wall_seconds",
@@ -64,8 +66,9 @@ def _trial_id(metrics: dict[str, Any], path: str) -> str:
     return found.group(1) if found else Path(path).name
 
 
-def results_table(spec: StudySpec, results: tune.ResultGrid) -> pd.DataFrame:
-    """One row per trial; a trial ASHA stopped early has no top1 (NaN) and no error."""
+def results_table(spec: StudySpec, results: tune.ResultGrid, root: str) -> pd.DataFrame:
+    """One row per trial; a trial ASHA stopped early has no top1 (NaN) and no error. `root` is
+    the study's storage root, which trial_dir is written like (a URI under a URI)."""
     rows = []
     for result in results:
         metrics = dict(result.metrics or {})
@@ -84,7 +87,7 @@ def results_table(spec: StudySpec, results: tune.ResultGrid) -> pd.DataFrame:
         row["pretrain_epochs"] = metrics.get("pretrain_epochs", metrics.get("epoch", 0))
         for column in _METRIC_COLUMNS[3:]:
             row[column] = metrics.get(column, float("nan"))
-        row["trial_dir"] = result.path
+        row["trial_dir"] = storage.as_location(result.path, like=root)
         rows.append(row)
     table = pd.DataFrame(rows, columns=results_columns(spec))
     return table.sort_values("trial_id", ignore_index=True)
@@ -168,7 +171,10 @@ def run_study(
     pre-training continues from its last checkpoint).
     """
     study_dir = Path(study_dir).resolve()
-    root = storage_path.rstrip("/") if storage_path else str(study_dir)
+    root = storage.normalize(storage_path) if storage_path else str(study_dir)
+    remote = root if storage.is_uri(root) else None
+    if remote and (pulled := pull_study(remote, study_dir)):
+        print(f"study files {', '.join(pulled)} copied from {remote} to {study_dir}")
     experiment = f"{root}/{EXPERIMENT}"
     if (study_dir / SPEC_FILE).exists():
         _check_same_spec(spec, study_dir)
@@ -189,7 +195,17 @@ def run_study(
     _connect(address)
     concurrency = spec.concurrency(ray.cluster_resources())
     spec.save(study_dir / SPEC_FILE)
+    try:
+        return _fit(spec, study_dir, root, remote, experiment, concurrency, resume, stop,
+                    verbose)
+    finally:
+        if remote:
+            push_study(study_dir, remote)
 
+
+def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experiment: str,
+         concurrency: int, resume: bool, stop: tune.Stopper | dict | None,
+         verbose: int) -> pd.DataFrame:
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec.to_dict(), study_root=root),
         {"cpu": spec.trial_cpus},
@@ -198,6 +214,7 @@ def run_study(
         tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
+        callbacks = [PlacementGroupReaper(), *([StudyMirror(study_dir, remote)] if remote else [])]
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -209,7 +226,7 @@ def run_study(
                 name=EXPERIMENT,
                 storage_path=root,
                 stop=stop,
-                callbacks=[PlacementGroupReaper()],
+                callbacks=callbacks,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 verbose=verbose,
             ),
@@ -217,7 +234,7 @@ def run_study(
     print(f"study {spec.name}: {spec.num_samples} trials, up to {concurrency} at once, "
           f"each holding {spec.trial_resources()}")
     results = tuner.fit()
-    table = results_table(spec, results)
+    table = results_table(spec, results, root)
     write_results(table, study_dir)
     finished = len(table) >= spec.num_samples and not any(
         result.metrics is None or (not result.error and "top1" not in result.metrics
@@ -228,4 +245,6 @@ def run_study(
     partial.write_text(json.dumps({"finished": finished, "trials": len(table)}) + "\n")
     partial.replace(state)
     print_results(spec, table, study_dir)
+    if remote:
+        print(f"study files: copied to {remote}, beside the trials and pre-training runs")
     return table

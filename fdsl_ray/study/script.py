@@ -3,7 +3,8 @@
 A script defines `build_spec(smoke, num_samples) -> StudySpec` and calls
 `study_main(build_spec, description)`. Flags: --smoke (a tiny version, minutes on a laptop),
 --address (a running cluster, e.g. "auto" inside `ray job submit`), --storage (the study root:
-a directory, on a file system every node mounts when on a cluster), --resume, --num-samples.
+a directory, on a file system every node mounts when on a cluster, or an object-store URI such
+as s3://bucket/studies), --resume, --num-samples.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +20,13 @@ from pathlib import Path
 import pandas as pd
 import ray
 
+from fdsl_ray import storage as storage_paths
 from fdsl_ray.study.run import run_study
 from fdsl_ray.study.spec import StudySpec
 
 DEFAULT_ROOT = "runs"
+LOCAL_COPIES = Path.home() / ".cache" / "fdsl-ray" / "studies"
 LOCAL_MIN_CPUS = 4  # nested Tune/Train/Data deadlock on fewer logical CPUs (see ray-notes)
-_URI_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
 
 
 def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
@@ -34,8 +37,9 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
                         help="Ray cluster to join ('auto' inside `ray job submit`); "
                              "default: start a local Ray")
     parser.add_argument("--storage", default=DEFAULT_ROOT,
-                        help="study root: a directory, on a file system every node mounts when on "
-                             f"a cluster (default: ./{DEFAULT_ROOT})")
+                        help="study root: a directory (on a cluster, one every node mounts) or an "
+                             f"object-store URI such as s3://bucket/studies (default: "
+                             f"./{DEFAULT_ROOT})")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted study in the same --storage")
     parser.add_argument("--num-samples", type=int, default=None,
@@ -44,13 +48,18 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
 
 
 def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
-    """(study directory, shared storage path or None). Object-store URIs are refused: the
-    pre-training exports and the image stores write through POSIX paths."""
-    if storage.startswith(_URI_SCHEMES):
-        raise ValueError(f"--storage={storage!r} is not supported: object-store URIs are not "
-                         "yet; use a directory on a file system every node mounts (EFS/NFS, "
-                         "see docs/cluster.md)")
-    return Path(storage) / name, None
+    """(study directory, remote study root or None).
+
+    Under an object-store URI the study directory is a local copy in LOCAL_COPIES, named after
+    the URI: the same absolute path on every head node of a cluster, because a resumed search
+    reopens its sqlite database by the path it was created with.
+    """
+    if not storage_paths.is_uri(storage):
+        return Path(storage) / name, None
+    remote = storage_paths.join(storage, name)
+    storage_paths.resolve(remote)  # an unknown scheme fails here, before Ray starts
+    local = re.sub(r"[^A-Za-z0-9._-]+", "_", storage_paths.normalize(storage))
+    return LOCAL_COPIES / local / name, remote
 
 
 def start_ray(address: str | None, spec: StudySpec) -> None:

@@ -18,11 +18,13 @@ import torch
 from ray.train.v2._internal.execution.callback import WorkerGroupCallback
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from fdsl_ray import storage
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.train import pretrain
 from fdsl_ray.train.finetune import finetune
 
 TRIAL_RECORD = "trial.json"
+EXPERIMENT = "tune"  # the Tune experiment's directory under the study root
 # Each forwarded pre-training result names the trainer's placement group, so that the study
 # can remove it if Tune stops the trial mid-run (ray issue 54305: it would stay reserved).
 TRAIN_PLACEMENT_GROUP = "train_placement_group"
@@ -52,10 +54,8 @@ class StudyReportCallback(TuneReportCallback):
         super().after_report(run_context, tagged, checkpoint)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    partial.replace(path)
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    storage.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) -> None:
@@ -64,8 +64,9 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
     study = StudySpec.from_dict(spec)
     context = ray.tune.get_context()
     trial_id = context.get_trial_id()
-    trial_dir = Path(context.get_trial_dir())
-    trial_dir.mkdir(parents=True, exist_ok=True)
+    # The trial's directory in storage (Tune's local staging copy is not synced to an object
+    # store): same name, under the experiment.
+    trial_dir = storage.join(study_root, EXPERIMENT, Path(context.get_trial_dir()).name)
     generator = study.generator_config(params)
     pretrain_config = study.pretrain_config(params)
     finetune_config = study.finetune_config()
@@ -76,7 +77,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
         "pretrain": pretrain_config.to_dict(),
         "finetune": finetune_config.to_dict(),
     }
-    _write_json(trial_dir / TRIAL_RECORD, record)
+    _write_json(storage.join(trial_dir, TRIAL_RECORD), record)
 
     recorder = _PlacementGroupRecorder()
     pretrained = pretrain(
@@ -113,7 +114,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
         "weights_path": str(pretrained.weights_path),
         "checkpoint_path": str(pretrained.checkpoint_path or ""),
     }
-    _write_json(trial_dir / TRIAL_RECORD, {**record, "metrics": metrics,
+    _write_json(storage.join(trial_dir, TRIAL_RECORD), {**record, "metrics": metrics,
                                            "history": pretrained.history,
                                            "finetune_history": scored.history})
     ray.tune.report(metrics)

@@ -5,6 +5,8 @@ num_classes=K)` reads, and the weights file alone is what
 `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=PATH), ...)` reads.
 The config records the real pre-training class count, because timm drops the checkpoint's
 head exactly when the requested `num_classes` differs from the pretrained cfg's `num_classes`.
+An export directory may also be an object-store URI (s3://...): it is written locally and
+uploaded, weights first, and read back through a local download.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from fdsl_ray import storage
 from fdsl_ray.train.models import ModelSpec, create_vit
 
 WEIGHTS_FILE = "model.safetensors"
@@ -73,15 +78,25 @@ def export_pretrained(
 ) -> str:
     """Write `model.safetensors` and `config.json` under `out_dir`; returns the weights path.
 
-    Files are written under temporary names and renamed, so a killed export never leaves a
-    half-written file where a loader would pick it up.
+    Files are written under temporary names and renamed (or, on an object store, uploaded
+    whole), so a killed export never leaves a half-written file where a loader would pick it up.
     """
     module = _unwrap(model)
     state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
     expected = create_vit(spec, num_classes).state_dict()
     _check_shapes({key: tuple(value.shape) for key, value in state.items()}, expected, spec,
                   ignore=frozenset(), source="the model to export")
-    out = Path(out_dir)
+    if storage.is_uri(out_dir):
+        with tempfile.TemporaryDirectory(prefix="fdsl-export-") as local:
+            _write_export(state, spec, num_classes, Path(local))
+            for name in (WEIGHTS_FILE, CONFIG_FILE):
+                storage.upload(Path(local) / name, storage.join(out_dir, name))
+        return storage.join(out_dir, WEIGHTS_FILE)
+    return str(_write_export(state, spec, num_classes, Path(out_dir)))
+
+
+def _write_export(state: dict[str, torch.Tensor], spec: ModelSpec, num_classes: int,
+                  out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / WEIGHTS_FILE
     with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as handle:
@@ -91,7 +106,25 @@ def export_pretrained(
     temporary_config = out / (CONFIG_FILE + ".tmp")
     temporary_config.write_text(json.dumps(_timm_config(spec, num_classes), indent=2))
     os.replace(temporary_config, out / CONFIG_FILE)
-    return str(weights_path)
+    return weights_path
+
+
+@contextmanager
+def _local_export(path: str) -> Iterator[str]:
+    """`path` itself when local; for a URI, its weights and config downloaded to a temporary
+    directory that lives as long as the block."""
+    if not storage.is_uri(path):
+        yield path
+        return
+    directory = storage.parent(path) if storage.is_file(path) else storage.normalize(path)
+    if not storage.is_file(storage.join(directory, WEIGHTS_FILE)):
+        raise ValueError(f"checkpoint {path} not found: expected a {WEIGHTS_FILE} object or a "
+                         "prefix holding one (as written by export_pretrained)")
+    with tempfile.TemporaryDirectory(prefix="fdsl-weights-") as local:
+        for name in (WEIGHTS_FILE, CONFIG_FILE):
+            if storage.is_file(storage.join(directory, name)):
+                storage.download(storage.join(directory, name), Path(local) / name)
+        yield local
 
 
 def _resolve_weights_path(path: str) -> Path:
@@ -105,18 +138,22 @@ def _resolve_weights_path(path: str) -> Path:
 
 
 def read_exported(path: str) -> ExportedModel:
-    """The architecture and class count recorded next to exported weights (file or directory)."""
-    weights_path = _resolve_weights_path(path)
-    config_path = weights_path.parent / CONFIG_FILE
-    if not config_path.is_file():
-        raise ValueError(f"checkpoint {path} has no {CONFIG_FILE} beside it at {config_path}: "
-                         "pass the model architecture explicitly")
-    config = json.loads(config_path.read_text())
+    """The architecture and class count recorded next to exported weights (file or directory,
+    local or an object-store URI)."""
+    with _local_export(path) as local:
+        weights_path = _resolve_weights_path(local)
+        config_path = weights_path.parent / CONFIG_FILE
+        if not config_path.is_file():
+            raise ValueError(f"checkpoint {path} has no {CONFIG_FILE} beside it: pass the model "
+                             "architecture explicitly")
+        config = json.loads(config_path.read_text())
     if "fdsl_model_spec" in config:
         spec = ModelSpec.from_dict(config["fdsl_model_spec"])
     else:
         spec = ModelSpec(config["architecture"], **config.get("model_args", {}))
-    return ExportedModel(str(weights_path), spec, int(config["num_classes"]))
+    shown = str(weights_path) if not storage.is_uri(path) else (
+        path if storage.name(path) == WEIGHTS_FILE else storage.join(path, WEIGHTS_FILE))
+    return ExportedModel(shown, spec, int(config["num_classes"]))
 
 
 def _architecture(spec: ModelSpec) -> dict[str, object]:
@@ -160,9 +197,15 @@ def load_pretrained(path: str, spec: ModelSpec, num_classes: int) -> torch.nn.Mo
 
     Following timm's rule, the checkpoint's head is kept only when `num_classes` equals the
     pre-training class count; otherwise the new head keeps timm's initialisation. A checkpoint
-    of another architecture raises a ValueError before timm sees it.
+    of another architecture raises a ValueError before timm sees it. `path` may be a URI.
     """
-    weights_path = _resolve_weights_path(path)
+    with _local_export(path) as local:
+        return _load_local(local, path, spec, num_classes)
+
+
+def _load_local(weights: str, path: str, spec: ModelSpec, num_classes: int) -> torch.nn.Module:
+    """load_pretrained on a local file or directory; `path` is what the caller named."""
+    weights_path = _resolve_weights_path(weights)
     pretrained_classes = None
     if (weights_path.parent / CONFIG_FILE).is_file():
         exported = read_exported(str(weights_path))

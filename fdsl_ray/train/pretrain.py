@@ -28,6 +28,7 @@ import torch
 from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 
+from fdsl_ray import storage
 from fdsl_ray.formulas import create_generator
 from fdsl_ray.formulas.validation import check_float, check_int
 from fdsl_ray.train.augment import random_resized_crop
@@ -382,30 +383,23 @@ def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
     )
 
 
-def _write_json(path: Path, data: dict) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=2))
-    os.replace(temporary, path)
-
-
-def _claim_run(run_dir: Path, identity: dict) -> None:
+def _claim_run(run_dir: str, identity: dict) -> None:
     """Refuse to resume a run directory that holds a run of another config."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_file = run_dir / _RUN_FILE
-    if run_file.is_file():
-        recorded = json.loads(run_file.read_text())
+    run_file = storage.join(run_dir, _RUN_FILE)
+    if storage.is_file(run_file):
+        recorded = json.loads(storage.read_text(run_file))
         if recorded != identity:
             raise ValueError(f"run {run_dir} already holds a pre-training run of another "
                              f"generator or config ({run_file}): choose another run_name")
     else:
-        _write_json(run_file, identity)
+        storage.write_text(run_file, json.dumps(identity, indent=2))
 
 
-def _finished(run_dir: Path, started: float) -> PretrainResult | None:
-    result_file = run_dir / _EXPORT_DIR / _RESULT_FILE
-    if not result_file.is_file():
+def _finished(run_dir: str, started: float) -> PretrainResult | None:
+    result_file = storage.join(run_dir, _EXPORT_DIR, _RESULT_FILE)
+    if not storage.is_file(result_file):
         return None
-    recorded = json.loads(result_file.read_text())
+    recorded = json.loads(storage.read_text(result_file))
     return PretrainResult(**{**recorded, "wall_seconds": time.perf_counter() - started})
 
 
@@ -423,7 +417,8 @@ def pretrain(
     `store_root` None streams images from data actors (nothing on disk); otherwise the images
     are written once under `store_root` and read back each epoch. Calling again with the same
     `storage_path` and `run_name` resumes from the latest checkpoint, or returns at once when
-    the run has finished. `storage_path` must be a local or shared filesystem path.
+    the run has finished. `storage_path` is a directory every worker node can reach (local,
+a shared mount) or an object-store URI such as s3://bucket/prefix.
     """
     started = time.perf_counter()
     if not isinstance(config, PretrainConfig):
@@ -431,7 +426,7 @@ def pretrain(
     if not run_name or "/" in run_name:
         raise ValueError(f"run_name={run_name!r} must be a non-empty name without '/'")
     generator, plan = _plan(generator, config, streaming=store_root is None)
-    run_dir = Path(storage_path).expanduser().resolve() / run_name
+    run_dir = storage.join(storage_path, run_name)
     _claim_run(run_dir, {"generator": generator, "config": config.to_dict()})
     done = _finished(run_dir, started)
     if done is not None:
@@ -447,7 +442,7 @@ def pretrain(
         ),
         datasets={"train": _dataset(generator, config, store_root)},
         run_config=ray.train.RunConfig(
-            name=run_name, storage_path=str(run_dir.parent),
+            name=run_name, storage_path=storage.parent(run_dir),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             callbacks=callbacks,
@@ -459,15 +454,15 @@ def pretrain(
     spec = ModelSpec.named(config.model)
     network = create_vit(spec, plan["num_classes"])
     network.load_state_dict(state["model"])
-    export_dir = run_dir / _EXPORT_DIR
-    weights_path = export_pretrained(network, spec, plan["num_classes"], str(export_dir))
+    export_dir = storage.join(run_dir, _EXPORT_DIR)
+    weights_path = export_pretrained(network, spec, plan["num_classes"], export_dir)
     history = state["history"]
     recorded = {
         "weights_path": weights_path,
-        "checkpoint_path": result.checkpoint.path,
+        "checkpoint_path": storage.as_location(result.checkpoint.path, like=run_dir),
         "history": history,
         "compute_seconds": float(sum(record["epoch_seconds"] for record in history)),
         "num_classes": plan["num_classes"],
     }
-    _write_json(export_dir / _RESULT_FILE, recorded)
+    storage.write_text(storage.join(export_dir, _RESULT_FILE), json.dumps(recorded, indent=2))
     return PretrainResult(**recorded, wall_seconds=time.perf_counter() - started)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fdsl_ray.study.script import study_paths
+from fdsl_ray.study.script import LOCAL_COPIES, study_paths
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SCRIPTS = ["quickstart", "delta_sweep", "scaling_backwards", "joint_search"]
@@ -47,10 +47,12 @@ def test_num_samples_flag_overrides_and_is_checked(capsys):
     assert "--num-samples=0 is out of range" in capsys.readouterr().err
 
 
-def test_storage_is_a_directory_and_uris_are_refused():
+def test_storage_is_a_directory_or_a_uri_with_a_local_copy_named_after_it(s3_endpoint):
     assert study_paths("/data/studies", "q") == (Path("/data/studies/q"), None)
-    with pytest.raises(ValueError, match=r"--storage='s3://bucket/studies/' is not supported"):
-        study_paths("s3://bucket/studies/", "q")
+    assert study_paths("s3://bucket/studies/", "q") == (LOCAL_COPIES / "s3_bucket_studies/q",
+                                                        "s3://bucket/studies/q")
+    with pytest.raises(ValueError, match=r"'ftp://host/studies' has an unsupported scheme"):
+        study_paths("ftp://host/studies", "q")
 
 
 @pytest.mark.slow

@@ -191,3 +191,42 @@ def test_refuses_a_study_the_cluster_cannot_hold_before_any_trial(ray_session, t
     with pytest.raises(ValueError, match="each trial needs 11 CPU .* the cluster has 4"):
         run_study(spec, study_dir=tmp_path, verbose=0)
     assert not (tmp_path / "tune").exists()
+
+
+@pytest.mark.slow
+def test_a_study_in_an_s3_bucket_resumes_on_a_new_head_node(ray_session, s3_bucket, tmp_path):
+    """Trials, pre-training runs and the study files live in the bucket; the local study
+    directory is only a copy, so losing it (a new head node) loses no finished trial."""
+    import shutil
+
+    from fdsl_ray import storage
+
+    spec = tiny_spec("remote", sampler="tpe", num_samples=2,
+                     space={"delta": {"type": "float", "low": 0.01, "high": 0.4, "log": True}},
+                     points_to_evaluate=[{"delta": 0.01}, {"delta": 0.1}])
+    remote, local = f"{s3_bucket}/studies/remote", tmp_path / "copy"
+    first = run_study(spec, study_dir=local, storage_path=remote,
+                      stop=InterruptAfterFirstTrial(tmp_path / "interrupt"), verbose=0)
+    done = first.dropna(subset=["top1"])
+    assert len(done) == 1
+    assert set(storage.list_names(remote)) >= {SPEC_FILE, OPTUNA_DB, "results.parquet",
+                                               "state.json", "tune", "pretrain"}
+
+    shutil.rmtree(local)
+    resumed = run_study(spec, study_dir=local, storage_path=remote, resume=True, verbose=0)
+    assert len(resumed) == 2 and resumed["top1"].notna().all()
+    kept = resumed.set_index("trial_id").loc[done["trial_id"].iloc[0]]
+    assert kept["wall_seconds"] == done["wall_seconds"].iloc[0]  # not run again
+    for _, row in resumed.iterrows():
+        assert row["trial_dir"].startswith(f"{remote}/tune/")
+        record = json.loads(storage.read_text(f"{row['trial_dir']}/{TRIAL_RECORD}"))
+        assert record["metrics"]["top1"] == row["top1"]
+        assert storage.is_file(record["metrics"]["weights_path"])
+    study = optuna.load_study(study_name="remote", storage=f"sqlite:///{local / OPTUNA_DB}")
+    completed = [trial.value for trial in study.trials
+                 if trial.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(completed) == sorted(resumed["top1"])
+
+    shutil.rmtree(local)
+    again = run_study(spec, study_dir=local, storage_path=remote, verbose=0)
+    assert again.equals(resumed)

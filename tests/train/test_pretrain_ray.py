@@ -123,3 +123,32 @@ def test_bad_generator_and_batch_are_refused(tmp_path):
         pretrain(dict(name="nope"), _config(), storage_path=str(tmp_path), run_name="x")
     with pytest.raises(ValueError, match="batch_size=256 is out of range: an epoch has 160"):
         pretrain(GENERATOR, _config(batch_size=256), storage_path=str(tmp_path), run_name="x")
+
+
+@pytest.mark.slow
+def test_a_run_in_an_s3_bucket_exports_there_resumes_and_fine_tunes_from_the_uri(
+        ray_session, s3_bucket, tmp_path):
+    from fdsl_ray import storage
+    from fdsl_ray.train import load_pretrained, read_exported
+
+    config = _config(epochs=2, num_workers=1)
+    root = f"{s3_bucket}/runs"
+    result = pretrain(GENERATOR, config, storage_path=root, run_name="s3run")
+    assert result.weights_path == f"{root}/s3run/pretrained/model.safetensors"
+    assert result.checkpoint_path.startswith(f"{root}/s3run/checkpoint_")
+    assert storage.is_file(f"{root}/s3run/pretrained/config.json")
+
+    state = torch.load(storage.local_copy(result.checkpoint_path, tmp_path) / "state.pt",
+                       weights_only=False)["model"]
+    spec = ModelSpec.cpu_micro()
+    assert read_exported(result.weights_path).num_classes == 10
+    loaded = load_pretrained(f"{root}/s3run/pretrained", spec, num_classes=3)
+    for key, value in loaded.state_dict().items():
+        if not key.startswith("head."):
+            assert torch.equal(value, state[key]), key
+
+    again = pretrain(GENERATOR, config, storage_path=root, run_name="s3run")
+    assert again.history == result.history and again.wall_seconds < 5
+    with pytest.raises(ValueError, match="already holds a pre-training run of another"):
+        pretrain(GENERATOR, _config(epochs=3, num_workers=1), storage_path=root,
+                 run_name="s3run")
