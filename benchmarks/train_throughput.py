@@ -3,10 +3,12 @@
 Runs `pretrain()` (Ray Train, one worker) on an onepfrac stream rendered by K Ray Data actors
 and prints, per epoch, the training images/s and the time each step waited for its batch
 (stall) against the whole step. The first epoch includes start-up (pipeline, kernels), so the
-summary uses the later ones. A stall near zero means the actors keep the trainer fed.
+summary uses the later ones. A stall near zero means the actors keep the trainer fed; run
+enough epochs (10 x 150 steps) that images rendered ahead during the slow first epoch cannot
+hide a stream slower than the trainer.
 
     python benchmarks/train_throughput.py --model vit_tiny_patch16_224 --image-size 224 \\
-        --device cuda --data-actors 12 --steps 60          # the GPU check (bf16, batch 256)
+        --device cuda --data-actors 13 --steps 150 --epochs 10   # the GPU check (bf16, batch 256)
     python benchmarks/train_throughput.py --model cpu_micro --image-size 16 --steps 20
 """
 

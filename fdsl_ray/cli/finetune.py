@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "options take FinetuneConfig's CPU defaults.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", help="exported model.safetensors or its directory")
+    source.add_argument("--checkpoint", help="exported model.safetensors or its directory "
+                        "(a path or an s3://... URI)")
     source.add_argument("--scratch", action="store_true",
                         help="train the same recipe from a random init (the baseline)")
     parser.add_argument("--dataset", default="digits",

@@ -56,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--store-root", help="write the images once under this folder and read "
                         "them back each epoch (default: stream them, nothing on disk)")
     parser.add_argument("--out", default="runs/pretrain",
-                        help="storage path of runs (checkpoints, export); default %(default)s")
+                        help="where runs go (checkpoints, export): a directory or an object-store "
+                             "URI such as s3://bucket/runs; default %(default)s")
     parser.add_argument("--run-name", help="default: NAME plus a hash of both configs")
     parser.add_argument("--json", dest="json_path", help="also write the result to this file")
     parser.set_defaults(func=run, accepts_overrides=True)

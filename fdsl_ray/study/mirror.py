@@ -9,6 +9,7 @@ directory is missing them, so a study can resume, or be re-read, from another he
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -16,17 +17,27 @@ from pathlib import Path
 from ray import tune
 
 from fdsl_ray import storage
+from fdsl_ray.study.search import OPTUNA_DB
 
-# Everything run_study writes to the study directory, smallest last-written first.
-STUDY_FILES = ("spec.json", "state.json", "results.parquet", "results.csv", "optuna.db")
-_DATABASE = "optuna.db"
+# Local copies of remote studies: the same absolute path on every head node of a cluster,
+# because a resumed search reopens its sqlite database by the path it was created with.
+LOCAL_COPIES = Path.home() / ".cache" / "fdsl-ray" / "studies"
+# Everything run_study writes to the study directory (fdsl_ray.study.run names them).
+STUDY_FILES = ("spec.json", "state.json", "results.parquet", "results.csv", OPTUNA_DB)
 
 
-def pull_study(remote: str, local: Path) -> list[str]:
-    """Copy the study files that exist remotely but not locally; returns their names."""
+def local_copy_dir(remote: str) -> Path:
+    """Where the study at `remote` (a URI) is copied on this machine, named after the URI."""
+    return LOCAL_COPIES / re.sub(r"[^A-Za-z0-9._-]+", "_", storage.normalize(remote))
+
+
+def pull_study(remote: str, local: Path, *, refresh: bool = False) -> list[str]:
+    """Copy the study files that exist remotely but not locally (all of them with `refresh`);
+    returns their names."""
     pulled = []
     for name in STUDY_FILES:
-        if not (local / name).exists() and storage.is_file(storage.join(remote, name)):
+        wanted = refresh or not (local / name).exists()
+        if wanted and storage.is_file(storage.join(remote, name)):
             local.mkdir(parents=True, exist_ok=True)
             storage.download(storage.join(remote, name), local / name)
             pulled.append(name)
@@ -40,7 +51,7 @@ def push_study(local: Path, remote: str) -> None:
         path = local / name
         if not path.is_file():
             continue
-        if name != _DATABASE:
+        if name != OPTUNA_DB:
             storage.upload(path, storage.join(remote, name))
             continue
         with tempfile.TemporaryDirectory(prefix="fdsl-optuna-") as scratch:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fdsl_ray import storage
 from fdsl_ray.study.plots import plot_importances, plot_objective_vs_param, plot_pareto
 
 SPEC_FILE = "spec.json"
@@ -232,14 +233,20 @@ def _best_section(results: StudyResults) -> list[str]:
 
 
 def _generator_lines(results: StudyResults, best: pd.Series) -> list[str]:
-    """The trial's own generator config from its trial.json when the trial directory is local
-    (it is on a laptop, not when results were fetched from S3); the study's base otherwise."""
-    record = Path(str(best.get("trial_dir") or "")) / TRIAL_RECORD
-    if record.is_file():
-        generator = json.loads(record.read_text()).get("generator")
-        if generator:
-            return ["Generator configuration of this trial:", "", "```json",
-                    json.dumps(generator, indent=2), "```", ""]
+    """The trial's own generator config from its trial.json when its directory can be read
+    (local, a mount or an object store); the study's base config otherwise."""
+    trial_dir = str(best.get("trial_dir") or "")
+    generator = None
+    if trial_dir:
+        try:
+            record = storage.join(trial_dir, TRIAL_RECORD)
+            if storage.is_file(record):
+                generator = json.loads(storage.read_text(record)).get("generator")
+        except (OSError, ValueError):
+            generator = None  # storage out of reach from here: the base config below
+    if generator:
+        return ["Generator configuration of this trial:", "", "```json",
+                json.dumps(generator, indent=2), "```", ""]
     return ["Generator configuration of the study (searched parameters above override it):",
             "", "```json", json.dumps(results.spec.get("generator", {}), indent=2), "```", ""]
 

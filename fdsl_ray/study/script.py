@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,11 +20,11 @@ import pandas as pd
 import ray
 
 from fdsl_ray import storage as storage_paths
+from fdsl_ray.study.mirror import local_copy_dir
 from fdsl_ray.study.run import run_study
 from fdsl_ray.study.spec import StudySpec
 
 DEFAULT_ROOT = "runs"
-LOCAL_COPIES = Path.home() / ".cache" / "fdsl-ray" / "studies"
 LOCAL_MIN_CPUS = 4  # nested Tune/Train/Data deadlock on fewer logical CPUs (see ray-notes)
 
 
@@ -48,18 +47,13 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
 
 
 def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
-    """(study directory, remote study root or None).
-
-    Under an object-store URI the study directory is a local copy in LOCAL_COPIES, named after
-    the URI: the same absolute path on every head node of a cluster, because a resumed search
-    reopens its sqlite database by the path it was created with.
-    """
+    """(study directory, remote study root or None): under an object-store URI the study
+    directory is a local copy of the remote one (fdsl_ray.study.mirror)."""
     if not storage_paths.is_uri(storage):
         return Path(storage) / name, None
     remote = storage_paths.join(storage, name)
     storage_paths.resolve(remote)  # an unknown scheme fails here, before Ray starts
-    local = re.sub(r"[^A-Za-z0-9._-]+", "_", storage_paths.normalize(storage))
-    return LOCAL_COPIES / local / name, remote
+    return local_copy_dir(remote), remote
 
 
 def start_ray(address: str | None, spec: StudySpec) -> None:

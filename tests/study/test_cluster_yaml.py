@@ -75,8 +75,8 @@ def test_nodes_run_the_ray_version_the_project_is_tested_with(prepared):
     assert image.split(":")[1].split("-")[0] == ray.__version__
 
 
-def test_every_node_sees_the_shared_storage_inside_its_container(prepared):
-    """Trials, Train runs and stores are POSIX paths: all nodes mount the same folder."""
+def test_every_node_can_mount_the_efs_alternative_inside_its_container(prepared):
+    """Storage on a file system instead of S3: all nodes mount the same folder."""
     mount = "/mnt/fdsl"
     assert f"-v {mount}:{mount}" in prepared["docker"]["run_options"]
     commands = " ".join(prepared["initialization_commands"])

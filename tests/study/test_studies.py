@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fdsl_ray.study.script import LOCAL_COPIES, study_paths
+from fdsl_ray.study.mirror import LOCAL_COPIES
+from fdsl_ray.study.script import study_paths
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SCRIPTS = ["quickstart", "delta_sweep", "scaling_backwards", "joint_search"]
@@ -49,7 +50,7 @@ def test_num_samples_flag_overrides_and_is_checked(capsys):
 
 def test_storage_is_a_directory_or_a_uri_with_a_local_copy_named_after_it(s3_endpoint):
     assert study_paths("/data/studies", "q") == (Path("/data/studies/q"), None)
-    assert study_paths("s3://bucket/studies/", "q") == (LOCAL_COPIES / "s3_bucket_studies/q",
+    assert study_paths("s3://bucket/studies/", "q") == (LOCAL_COPIES / "s3_bucket_studies_q",
                                                         "s3://bucket/studies/q")
     with pytest.raises(ValueError, match=r"'ftp://host/studies' has an unsupported scheme"):
         study_paths("ftp://host/studies", "q")

@@ -194,12 +194,15 @@ def test_refuses_a_study_the_cluster_cannot_hold_before_any_trial(ray_session, t
 
 
 @pytest.mark.slow
-def test_a_study_in_an_s3_bucket_resumes_on_a_new_head_node(ray_session, s3_bucket, tmp_path):
+def test_a_study_in_an_s3_bucket_resumes_on_a_new_head_node(ray_session, s3_bucket, tmp_path,
+                                                            monkeypatch):
     """Trials, pre-training runs and the study files live in the bucket; the local study
     directory is only a copy, so losing it (a new head node) loses no finished trial."""
     import shutil
 
     from fdsl_ray import storage
+    from fdsl_ray.cli import main
+    from fdsl_ray.study import mirror
 
     spec = tiny_spec("remote", sampler="tpe", num_samples=2,
                      space={"delta": {"type": "float", "low": 0.01, "high": 0.4, "log": True}},
@@ -230,3 +233,10 @@ def test_a_study_in_an_s3_bucket_resumes_on_a_new_head_node(ray_session, s3_buck
     shutil.rmtree(local)
     again = run_study(spec, study_dir=local, storage_path=remote, verbose=0)
     assert again.equals(resumed)
+
+    monkeypatch.setattr(mirror, "LOCAL_COPIES", tmp_path / "copies")
+    assert main(["report", remote]) == 0
+    report = (mirror.local_copy_dir(remote) / "report" / "report.md").read_text()
+    best = resumed.loc[resumed["top1"].idxmax()]
+    assert f"Trial directory (config, metrics, checkpoint): `{best['trial_dir']}`" in report
+    assert "Generator configuration of this trial:" in report
