@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_AWS_ERROR = re.compile(r"AWS Error (\w+) during \w+ operation: (.*?)(?: \(Request ID: [^)]*\))?$")
 SUPPORTED_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "file")
 
 
@@ -71,6 +72,27 @@ def name(path: str | os.PathLike) -> str:
 
 def parent(path: str | os.PathLike) -> str:
     return normalize(path).rsplit("/", 1)[0]
+
+
+def short_reason(error: Exception) -> str:
+    """The reason in a pyarrow error, without the request and ids around it (one line)."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    aws = _AWS_ERROR.search(lines[-1])
+    return f"{aws.group(2)} ({aws.group(1)})" if aws else lines[-1]
+
+
+def check_writable(uri: str, what: str) -> None:
+    """Write and delete a probe object under `uri`, so that a missing bucket or a denied write
+    is a one-line error naming `what` before any work starts, not a failure at the end."""
+    filesystem, location = resolve(uri)
+    probe = f"{location}/.fdsl-write-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        with filesystem.open_output_stream(probe) as stream:
+            stream.write(b"")
+        filesystem.delete_file(probe)
+    except OSError as error:
+        raise ValueError(f"{what} {normalize(uri)!r} is not writable: {short_reason(error)}") \
+            from None
 
 
 def exists(path: str | os.PathLike) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -84,14 +83,6 @@ def _store_name(path: str | os.PathLike) -> str:
     return os.fspath(path).rstrip("/").rsplit("/", 1)[-1]
 
 
-_AWS_ERROR = re.compile(r"AWS Error (\w+) during \w+ operation: (.*?)(?: \(Request ID: [^)]*\))?$")
-
-
-def _short(error: Exception) -> str:
-    """The reason in a pyarrow error, without the request and ids around it (one line)."""
-    lines = str(error).strip().splitlines() or [type(error).__name__]
-    aws = _AWS_ERROR.search(lines[-1])
-    return f"{aws.group(2)} ({aws.group(1)})" if aws else lines[-1]
 
 
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
@@ -100,7 +91,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
         present = storage.is_file(manifest_path)
         manifest = json.loads(storage.read_text(manifest_path)) if present else None
     except (OSError, ValueError) as error:  # ValueError: bad JSON or UTF-8
-        raise ValueError(f"{manifest_path} is unreadable: {_short(error)}") from None
+        raise ValueError(f"{manifest_path} is unreadable: {storage.short_reason(error)}") from None
     if manifest is None:
         raise ValueError(f"{path} has no {MANIFEST}: it is not a store, or a partial one "
                          "(interrupted while being written)")
@@ -156,14 +147,7 @@ def check_root_writable(root: str | os.PathLike) -> StorePath:
     """The root as ensure_store uses it, once shown writable (before any rendering starts)."""
     if storage.is_uri(root):
         root = storage.normalize(root)
-        filesystem, location = storage.resolve(root)
-        probe = f"{location}/.fdsl-write-probe-{uuid.uuid4().hex[:8]}"
-        try:
-            with filesystem.open_output_stream(probe) as stream:
-                stream.write(b"")
-            filesystem.delete_file(probe)
-        except OSError as error:
-            raise ValueError(f"store root {root!r} is not writable: {_short(error)}") from None
+        storage.check_writable(root, "store root")
         return root
     root = Path(root)
     try:

@@ -52,7 +52,7 @@ def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
     if not storage_paths.is_uri(storage):
         return Path(storage) / name, None
     remote = storage_paths.join(storage, name)
-    storage_paths.resolve(remote)  # an unknown scheme fails here, before Ray starts
+    storage_paths.check_writable(remote, "--storage")  # before Ray starts, not at the end
     return local_copy_dir(remote), remote
 
 

@@ -427,6 +427,8 @@ a shared mount) or an object-store URI such as s3://bucket/prefix.
         raise ValueError(f"run_name={run_name!r} must be a non-empty name without '/'")
     generator, plan = _plan(generator, config, streaming=store_root is None)
     run_dir = storage.join(storage_path, run_name)
+    if storage.is_uri(run_dir):
+        storage.check_writable(run_dir, "storage_path")
     _claim_run(run_dir, {"generator": generator, "config": config.to_dict()})
     done = _finished(run_dir, started)
     if done is not None:

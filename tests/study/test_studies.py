@@ -48,10 +48,14 @@ def test_num_samples_flag_overrides_and_is_checked(capsys):
     assert "--num-samples=0 is out of range" in capsys.readouterr().err
 
 
-def test_storage_is_a_directory_or_a_uri_with_a_local_copy_named_after_it(s3_endpoint):
+def test_storage_is_a_directory_or_a_uri_with_a_local_copy_named_after_it(s3_bucket):
     assert study_paths("/data/studies", "q") == (Path("/data/studies/q"), None)
-    assert study_paths("s3://bucket/studies/", "q") == (LOCAL_COPIES / "s3_bucket_studies_q",
-                                                        "s3://bucket/studies/q")
+    bucket = s3_bucket.removeprefix("s3://")
+    assert study_paths(f"{s3_bucket}/studies/", "q") == (
+        LOCAL_COPIES / f"s3_{bucket}_studies_q", f"{s3_bucket}/studies/q")
+    with pytest.raises(ValueError, match=r"--storage 's3://no-such-bucket/studies/q' is not "
+                                         r"writable: The specified bucket does not exist"):
+        study_paths("s3://no-such-bucket/studies", "q")
     with pytest.raises(ValueError, match=r"'ftp://host/studies' has an unsupported scheme"):
         study_paths("ftp://host/studies", "q")
 

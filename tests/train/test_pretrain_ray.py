@@ -152,3 +152,9 @@ def test_a_run_in_an_s3_bucket_exports_there_resumes_and_fine_tunes_from_the_uri
     with pytest.raises(ValueError, match="already holds a pre-training run of another"):
         pretrain(GENERATOR, _config(epochs=3, num_workers=1), storage_path=root,
                  run_name="s3run")
+
+
+def test_an_unwritable_bucket_is_refused_before_training(s3_endpoint):
+    with pytest.raises(ValueError, match=r"storage_path 's3://no-such-bucket/runs/x' is not "
+                                         r"writable: The specified bucket does not exist"):
+        pretrain(GENERATOR, _config(), storage_path="s3://no-such-bucket/runs", run_name="x")
