@@ -83,8 +83,6 @@ def _store_name(path: str | os.PathLike) -> str:
     return os.fspath(path).rstrip("/").rsplit("/", 1)[-1]
 
 
-
-
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     manifest_path = storage.join(path, MANIFEST)
     try:
