@@ -137,12 +137,6 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
 
 
-def make_dirs(path: str | os.PathLike) -> None:
-    """Create a local directory; a no-op on object stores, which have no directories."""
-    filesystem, location = resolve(path)
-    filesystem.create_dir(location, recursive=True)
-
-
 def list_names(path: str | os.PathLike) -> list[str]:
     """The names directly under a directory (or key prefix); [] when there is none."""
     filesystem, location = resolve(path)

@@ -110,21 +110,22 @@ def _write_export(state: dict[str, torch.Tensor], spec: ModelSpec, num_classes: 
 
 
 @contextmanager
-def _local_export(path: str) -> Iterator[str]:
-    """`path` itself when local; for a URI, its weights and config downloaded to a temporary
-    directory that lives as long as the block."""
+def _local_export(path: str) -> Iterator[tuple[str, str | None]]:
+    """(a local path to read, the weights' URI or None): `path` itself when local; for a URI,
+    its weights and config downloaded to a temporary directory that lives as long as the block."""
     if not storage.is_uri(path):
-        yield path
+        yield path, None
         return
     directory = storage.parent(path) if storage.is_file(path) else storage.normalize(path)
-    if not storage.is_file(storage.join(directory, WEIGHTS_FILE)):
+    weights = storage.join(directory, WEIGHTS_FILE)
+    if not storage.is_file(weights):
         raise ValueError(f"checkpoint {path} not found: expected a {WEIGHTS_FILE} object or a "
                          "prefix holding one (as written by export_pretrained)")
     with tempfile.TemporaryDirectory(prefix="fdsl-weights-") as local:
-        for name in (WEIGHTS_FILE, CONFIG_FILE):
-            if storage.is_file(storage.join(directory, name)):
-                storage.download(storage.join(directory, name), Path(local) / name)
-        yield local
+        storage.download(weights, Path(local) / WEIGHTS_FILE)
+        if storage.is_file(storage.join(directory, CONFIG_FILE)):
+            storage.download(storage.join(directory, CONFIG_FILE), Path(local) / CONFIG_FILE)
+        yield local, weights
 
 
 def _resolve_weights_path(path: str) -> Path:
@@ -140,7 +141,7 @@ def _resolve_weights_path(path: str) -> Path:
 def read_exported(path: str) -> ExportedModel:
     """The architecture and class count recorded next to exported weights (file or directory,
     local or an object-store URI)."""
-    with _local_export(path) as local:
+    with _local_export(path) as (local, weights_uri):
         weights_path = _resolve_weights_path(local)
         config_path = weights_path.parent / CONFIG_FILE
         if not config_path.is_file():
@@ -151,9 +152,7 @@ def read_exported(path: str) -> ExportedModel:
         spec = ModelSpec.from_dict(config["fdsl_model_spec"])
     else:
         spec = ModelSpec(config["architecture"], **config.get("model_args", {}))
-    shown = str(weights_path) if not storage.is_uri(path) else (
-        path if storage.name(path) == WEIGHTS_FILE else storage.join(path, WEIGHTS_FILE))
-    return ExportedModel(shown, spec, int(config["num_classes"]))
+    return ExportedModel(weights_uri or str(weights_path), spec, int(config["num_classes"]))
 
 
 def _architecture(spec: ModelSpec) -> dict[str, object]:
@@ -199,7 +198,7 @@ def load_pretrained(path: str, spec: ModelSpec, num_classes: int) -> torch.nn.Mo
     pre-training class count; otherwise the new head keeps timm's initialisation. A checkpoint
     of another architecture raises a ValueError before timm sees it. `path` may be a URI.
     """
-    with _local_export(path) as local:
+    with _local_export(path) as (local, _):
         return _load_local(local, path, spec, num_classes)
 
 

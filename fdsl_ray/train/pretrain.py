@@ -418,7 +418,7 @@ def pretrain(
     are written once under `store_root` and read back each epoch. Calling again with the same
     `storage_path` and `run_name` resumes from the latest checkpoint, or returns at once when
     the run has finished. `storage_path` is a directory every worker node can reach (local,
-a shared mount) or an object-store URI such as s3://bucket/prefix.
+    a shared mount) or an object-store URI such as s3://bucket/prefix.
     """
     started = time.perf_counter()
     if not isinstance(config, PretrainConfig):
