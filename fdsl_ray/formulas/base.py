@@ -16,9 +16,15 @@ MAX_POINTS = 10_000_000
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """Common fields. Subclasses add their own, all with defaults, and extend the checks."""
+    """Common fields. Subclasses add their own, all with defaults, and extend the checks.
+
+    The formula is drawn at `render_size` (the references' canvas: 512 px) and the output is
+    `image_size`, reached by the area resize of `fdsl_ray.formulas.resize`, as the references'
+    trainers resize their saved 512 px images.
+    """
 
     image_size: int = 224
+    render_size: int = 512
     n_points: int = 100_000
     seed: int = 0
     num_categories: int = 1000
@@ -26,6 +32,13 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         check_int("image_size", self.image_size, 8, MAX_IMAGE_SIZE)
+        check_int("render_size", self.render_size, 8, MAX_IMAGE_SIZE)
+        if self.render_size < self.image_size:
+            raise ValueError(
+                f"render_size={self.render_size} is smaller than image_size={self.image_size}: "
+                "the formula is drawn at render_size and resized down to image_size, so "
+                "render_size must be >= image_size"
+            )
         check_int("n_points", self.n_points, 1, MAX_POINTS)
         check_int("seed", self.seed, 0, 2**63 - 1)
         check_int("num_categories", self.num_categories, 1)
