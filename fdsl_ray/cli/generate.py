@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fdsl_ray.cli._overrides import parse_overrides
-from fdsl_ray.formulas import list_generators
+from fdsl_ray.formulas import list_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "further --key value sets a generator config field, e.g. --image-size 64. The same "
         "config reuses its store.",
     )
-    parser.add_argument("name", help=f"generator: one of {', '.join(list_generators())}")
+    parser.add_argument("name", help=f"generator or preset: one of {', '.join(list_names())}")
     parser.add_argument("--out", required=True,
                         help="store root: a directory, or an object-store URI such as "
                         "s3://bucket/prefix (credentials from the environment)")

@@ -10,7 +10,7 @@ import numpy as np
 
 from fdsl_ray.cli._overrides import parse_overrides
 from fdsl_ray.formulas.grid import build_grid
-from fdsl_ray.formulas.registry import create_generator, list_generators
+from fdsl_ray.formulas.registry import create_generator, list_names
 from fdsl_ray.formulas.validation import check_int
 
 
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(columns) of a generator into one labelled PNG. Any generator config key can be set "
         "as --key value (e.g. --image-size 128 --n-points 50000).",
     )
-    parser.add_argument("generator", help=f"one of {', '.join(list_generators())}")
+    parser.add_argument("generator", help=f"generator or preset: one of {', '.join(list_names())}")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--categories", type=int, default=4, help="rows (default: %(default)s)")
     parser.add_argument("--instances", type=int, default=4, help="columns (default: %(default)s)")

@@ -4,7 +4,9 @@ from fdsl_ray.formulas.base import Generator, GeneratorConfig
 from fdsl_ray.formulas.registry import (
     create_generator,
     generator_class,
+    generator_settings,
     list_generators,
+    list_names,
     register_generator,
 )
 
@@ -13,6 +15,8 @@ __all__ = [
     "GeneratorConfig",
     "create_generator",
     "generator_class",
+    "generator_settings",
     "list_generators",
+    "list_names",
     "register_generator",
 ]

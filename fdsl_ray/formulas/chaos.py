@@ -1,16 +1,34 @@
 """The chaos-game renderer: many IFS systems into one uint8 batch, in one numba call.
 
-Single-threaded on purpose: Ray runs one renderer actor per core. Two counter-based streams
-per image, as in the reference (which fixes the point sequence with `np.random.seed(100)` and
-draws only the patch masks afresh): a point key drives the map choices, so renders of one
-system share their points, and a mask key drives the 3x3 patch masks, two per 64-bit draw.
-An image is therefore a function of (system, point key, mask key, flip, size, points) alone.
-No fastmath: plain IEEE double arithmetic gives the same bytes on every x86/ARM node, where
-fused multiply-adds would differ between CPUs that have them and CPUs that do not.
+It reproduces the references' renderer (SUPER-TADORY/1p-frac `1p-frac_generater/src/
+ifs_function.py`, the same code as FractalDB's `fractal_renderer/ifs_function.py`):
+- the orbit starts at the origin, which is the first of the `n_points` points
+  (ifs_function.py:22-23, `calculate` draws n_points - 1 steps, l. 54-70);
+- map i is the first whose cumulative probability is >= u (l. 62-63);
+- `map_sequence="shared"`: every system reads the same u sequence, the first n_points - 1
+  draws of `np.random.seed(100); np.random.random(n_points)` (l. 55-57), so categories differ
+  only by their parameters; "per-category" draws u from a counter-based key per image
+  instead (this project's earlier default);
+- framing: every point, the start point included, is min-max scaled into
+  [PAD, render_size - PAD] and truncated, pixel = uint16((v - min) / (max - min) *
+  (render_size - 2 PAD) + PAD) (`__rescale`, l. 72-96); `warmup_points` > 0 leaves the first
+  points out of the frame and the drawing instead (the earlier default, 16);
+- point mode draws gray 127 at the pixel (`draw_point`); patch mode pastes a 3x3 patch whose
+  cells follow a random mask in 1..511 (bit 8 top-left) with its top-left corner at
+  (pixel + 1) (`draw_patch`, l. 133-141: `image.paste(patch, (x + 1, y + 1))`), black cells
+  included, later points over earlier;
+- the canvas is saved flipped top to bottom and then transposed by trans_type 0..3 (none,
+  top-bottom, left-right, both; l. 98-111, 124-127, 143-146), so flip code t here gives the
+  reference's `_flip{t}` image.
+The canvas is drawn at render_size and resized to image_size by the area filter
+(fdsl_ray.formulas.resize); the filling rate is measured on the canvas, as the references
+measure it on their 512 px images. Single-threaded on purpose: Ray runs one renderer actor per
+core. No fastmath: plain IEEE double arithmetic gives the same bytes on every node.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 
@@ -21,20 +39,58 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from fdsl_ray.formulas.ifs import IFSSystem
+from fdsl_ray.formulas.resize import area_resize_into, area_taps, resize_scratch
 from fdsl_ray.formulas.rng import draw_bits
+from fdsl_ray.formulas.validation import check_choice, check_int
 
 GRAY = 127  # the references draw gray 127 on black
-WARMUP_POINTS = 16  # first draws move the start point (the origin) onto the attractor
-MARGIN_AT_512 = 6
+PAD = 6  # px on each side at every size: the references' pad_size_x/y default
+PATCH_REACH = 3  # a patch covers pixel + 1 .. pixel + 3
+MIN_RENDER_SIZE = 2 * PAD + 4
+REFERENCE_SEQUENCE_SEED = 100
+MAP_SEQUENCES = ("shared", "per-category")
 BUCKET_BITS = 8  # the map choice of a 32-bit draw is looked up by its top 8 bits
 TO_UNIT = 1.0 / 4294967296.0  # 32 random bits to a float in [0, 1)
 
-FLIP_NONE, FLIP_HORIZONTAL, FLIP_VERTICAL, FLIP_BOTH = 0, 1, 2, 3
+FLIP_NONE, FLIP_VERTICAL, FLIP_HORIZONTAL, FLIP_BOTH = 0, 1, 2, 3  # the references' trans_type
 
 
-def margin_for(image_size: int) -> int:
-    """6 px at 512, scaled with size; at least 1 so a 3x3 patch never leaves the image."""
-    return max(1, round(MARGIN_AT_512 * image_size / 512))
+def check_chaos_settings(render_size: int, image_size: int, map_sequence: str,
+                         warmup_points: int, n_points: int) -> None:
+    """The renderer's own limits, checked by the configs that use it."""
+    if render_size < MIN_RENDER_SIZE:
+        raise ValueError(
+            f"render_size={render_size} is too small for the {PAD} px margin and the 3x3 "
+            f"patches: must be >= {MIN_RENDER_SIZE} (and >= image_size={image_size})"
+        )
+    check_choice("map_sequence", map_sequence, MAP_SEQUENCES)
+    check_int("warmup_points", warmup_points, 0, n_points - 1)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_uniforms(n_points: int) -> np.ndarray:
+    """The references' u sequence: np.random.seed(100), then n_points draws, of which the
+    n_points - 1 steps use the first (ifs_function.py:55-63)."""
+    uniforms = np.random.RandomState(REFERENCE_SEQUENCE_SEED).random_sample(n_points)
+    uniforms = uniforms[: max(n_points - 1, 0)].copy()
+    uniforms.flags.writeable = False
+    return uniforms
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_indices(cumulative_bytes: bytes, n_points: int) -> np.ndarray:
+    cumulative = np.frombuffer(cumulative_bytes, dtype=np.float64)
+    # The last cumulative entry is exactly 1 > u, so every index names a map.
+    indices = np.searchsorted(cumulative, shared_uniforms(n_points), side="left").astype(np.uint8)
+    indices.flags.writeable = False
+    return indices
+
+
+def shared_map_indices(system: IFSSystem, n_points: int) -> np.ndarray:
+    """uint8 [n_points - 1]: the map of each step under the shared sequence. Systems with the
+    same probabilities (1p-frac's categories, a FractalDB category's weighted systems) share
+    one cached array."""
+    return _shared_indices(system.cumulative.tobytes(), n_points)
 
 
 @numba.njit(cache=True)
@@ -62,38 +118,43 @@ def _fill_buckets(cumulative, n_maps, buckets):
 
 
 @numba.njit(cache=True)
-def _chaos_points(maps, cumulative, n_maps, buckets, key, n_points, xs, ys):
-    """Fill xs, ys from the origin; (finite, x low, x high, y low, y high).
+def _orbit(maps, cumulative, n_maps, sequence, shared, buckets, key, n_points, warmup, xs, ys):
+    """xs, ys [n_points] from the origin (point 0); (finite, x low, x high, y low, y high) over
+    the points from `warmup` on.
 
-    One 64-bit draw serves two steps (32 bits each choose a map), halving the hashing. The
-    bounds ride along in the loop, which waits on the x, y chain anyway. An orbit that leaves
-    the finite floats never comes back (inf and NaN absorb every affine map), so the last
-    point alone says whether all are finite.
+    A shared sequence gives each step's map; otherwise one 64-bit draw of `key` serves two
+    steps (32 bits each). An orbit that leaves the finite floats never comes back (inf and NaN
+    absorb every affine map), so the last point alone says whether all are finite.
     """
-    _fill_buckets(cumulative, n_maps, buckets)
+    if not shared:
+        _fill_buckets(cumulative, n_maps, buckets)
     shift = np.uint64(32 - BUCKET_BITS)
     low32 = np.uint64(0xFFFFFFFF)
     bits = np.uint64(0)
-    x = y = x_low = x_high = y_low = y_high = 0.0
-    for step in range(n_points + WARMUP_POINTS):
-        if step & 1 == 0:
-            bits = draw_bits(key, np.uint64(step >> 1))
-            half = bits >> np.uint64(32)
+    x = y = 0.0
+    xs[0] = ys[0] = 0.0
+    x_low = x_high = y_low = y_high = 0.0
+    for step in range(1, n_points):
+        if shared:
+            index = np.int64(sequence[step - 1])
         else:
-            half = bits & low32
-        index = buckets[half >> shift]
-        if index < 0:
-            index = _map_index(cumulative, n_maps, float(half) * TO_UNIT)
-        new_x = maps[index, 0] * x + maps[index, 1] * y + maps[index, 4]
-        y = maps[index, 2] * x + maps[index, 3] * y + maps[index, 5]
+            if step & 1:
+                bits = draw_bits(key, np.uint64(step >> 1))
+                half = bits >> np.uint64(32)
+            else:
+                half = bits & low32
+            index = buckets[half >> shift]
+            if index < 0:
+                index = _map_index(cumulative, n_maps, float(half) * TO_UNIT)
+        new_x = x * maps[index, 0] + y * maps[index, 1] + maps[index, 4]
+        y = x * maps[index, 2] + y * maps[index, 3] + maps[index, 5]
         x = new_x
-        point = step - WARMUP_POINTS
-        if point >= 0:
-            xs[point] = x
-            ys[point] = y
-            if point == 0:
-                x_low = x_high = x
-                y_low = y_high = y
+        xs[step] = x
+        ys[step] = y
+        if step == warmup:
+            x_low = x_high = x
+            y_low = y_high = y
+        elif step > warmup:
             x_low = min(x_low, x)
             x_high = max(x_high, x)
             y_low = min(y_low, y)
@@ -101,14 +162,15 @@ def _chaos_points(maps, cumulative, n_maps, buckets, key, n_points, xs, ys):
     return np.isfinite(x) and np.isfinite(y), x_low, x_high, y_low, y_high
 
 
-@numba.njit(cache=True)
-def _axis_transform(low, high, usable, margin):
-    """(scale, offset) with pixel = offset + (v - low) * scale; a flat axis centres."""
+@numba.njit(inline="always", cache=True)
+def _axis(low, high, usable):
+    """(scale, offset) for pixel = (v - low) * scale + offset; a flat axis centres. The
+    references divide by the span per point; multiplying by usable / span rounds differently
+    only within ~1e-13 of a pixel edge."""
     span = high - low
     if not (span > 0.0 and np.isfinite(usable / span)):
-        return 0.0, margin + usable / 2.0
-    # A hair above usable / span so rounding cannot pull the maximum off the last pixel.
-    return usable / span * (1.0 + 2.0**-40), float(margin)
+        return 0.0, PAD + usable / 2.0
+    return usable / span, float(PAD)
 
 
 @numba.njit(inline="always", cache=True)
@@ -118,7 +180,8 @@ def _patch_mask(half_bits):
 
 
 def _patch_rows() -> np.ndarray:
-    """uint8 [512, 9]: the pasted patch of each mask, bit 8 top-left to bit 0 bottom-right."""
+    """uint8 [512, 9]: the pasted patch of each mask, bit 8 top-left to bit 0 bottom-right
+    (the references' '{:09b}' string read row by row, ifs_function.py:179-184)."""
     bits = (np.arange(512)[:, None] >> np.arange(8, -1, -1)) & 1
     return (bits * GRAY).astype(np.uint8)
 
@@ -150,14 +213,15 @@ def _copy3(typingctx, target, target_index, source, source_index):
     return types.none(target, target_index, source, source_index), codegen
 
 
+
 @numba.njit(inline="always", cache=True)
 def _paste(pixels, stride, patches, x, y, x_low, x_scale, x_offset, y_low, y_scale, y_offset,
            mask):
-    """Paste the whole 3x3 patch of mask around (x, y), as the reference does (its empty
-    cells overwrite with black); margin >= 1 keeps it inside the image."""
-    col = np.uint64(x_offset + (x - x_low) * x_scale)
-    row = np.uint64(y_offset + (y - y_low) * y_scale)
-    corner = (row - np.uint64(1)) * stride + col - np.uint64(1)
+    """The whole 3x3 patch of mask with its top-left cell at (pixel + 1), empty cells
+    overwriting with black as the references' PIL paste does."""
+    col = np.uint64(np.int64((x - x_low) * x_scale + x_offset))
+    row = np.uint64(np.int64((y - y_low) * y_scale + y_offset))
+    corner = (row + np.uint64(1)) * stride + col + np.uint64(1)
     source = mask * np.uint64(9)
     _copy3(pixels, corner, patches, source)
     _copy3(pixels, corner + stride, patches, source + np.uint64(3))
@@ -165,35 +229,35 @@ def _paste(pixels, stride, patches, x, y, x_low, x_scale, x_offset, y_low, y_sca
 
 
 @numba.njit(cache=True)
-def _rasterise(image, xs, ys, n_points, mask_key, patch, margin, x_low, x_high, y_low,
-               y_high):
-    """Draw the points, later over earlier. Unsigned flat indices spare numba's negative-index
-    checks; taking points in pairs, one draw each, spares a branch per point."""
-    size = image.shape[0]
-    pixels = image.reshape(-1)
+def _rasterise(canvas, xs, ys, first, n_points, mask_key, patch, x_low, x_high, y_low, y_high):
+    """Draw points first..n_points - 1, later over earlier. Unsigned flat indices spare
+    numba's negative-index checks; points in pairs, one mask draw each, spare a branch."""
+    size = canvas.shape[0]
+    pixels = canvas.reshape(-1)
     rows = PATCHES.reshape(-1)
-    usable = size - 1 - 2 * margin
-    x_scale, x_offset = _axis_transform(x_low, x_high, usable, margin)
-    y_scale, y_offset = _axis_transform(y_low, y_high, usable, margin)
+    usable = float(size - 2 * PAD)
+    x_scale, x_offset = _axis(x_low, x_high, usable)
+    y_scale, y_offset = _axis(y_low, y_high, usable)
     stride = np.uint64(size)
     if not patch:
         gray = np.uint8(GRAY)
-        for point in range(n_points):
-            col = np.uint64(x_offset + (xs[point] - x_low) * x_scale)
-            row = np.uint64(y_offset + (ys[point] - y_low) * y_scale)
+        for point in range(first, n_points):
+            col = np.uint64(np.int64((xs[point] - x_low) * x_scale + x_offset))
+            row = np.uint64(np.int64((ys[point] - y_low) * y_scale + y_offset))
             pixels[row * stride + col] = gray
         return
     low32 = np.uint64(0xFFFFFFFF)
     high = np.uint64(32)
-    for pair in range(n_points >> 1):
+    count = n_points - first
+    for pair in range(count >> 1):
         bits = draw_bits(mask_key, np.uint64(pair))
-        point = 2 * pair
+        point = first + 2 * pair
         _paste(pixels, stride, rows, xs[point], ys[point], x_low, x_scale, x_offset, y_low,
                y_scale, y_offset, _patch_mask(bits & low32))
         _paste(pixels, stride, rows, xs[point + 1], ys[point + 1], x_low, x_scale, x_offset,
                y_low, y_scale, y_offset, _patch_mask(bits >> high))
-    if n_points & 1:
-        bits = draw_bits(mask_key, np.uint64(n_points >> 1))
+    if count & 1:
+        bits = draw_bits(mask_key, np.uint64(count >> 1))
         point = n_points - 1
         _paste(pixels, stride, rows, xs[point], ys[point], x_low, x_scale, x_offset, y_low,
                y_scale, y_offset, _patch_mask(bits & low32))
@@ -201,11 +265,12 @@ def _rasterise(image, xs, ys, n_points, mask_key, patch, margin, x_low, x_high, 
 
 @numba.njit(cache=True)
 def _copy_flipped(source, target, flip):
-    """Flips mirror the finished image (patches included), as the reference saves them."""
+    """The references' saved image of trans_type `flip`: the canvas flipped top to bottom,
+    then transposed (1 top-bottom, 2 left-right, 3 both), so rows reverse unless flip is odd."""
     size = source.shape[0]
     for row in range(size):
-        source_row = source[size - 1 - row] if flip & 2 else source[row]
-        if flip & 1:
+        source_row = source[row] if flip & 1 else source[size - 1 - row]
+        if flip & 2:
             for col in range(size):
                 target[row, col] = source_row[size - 1 - col]
         else:
@@ -214,75 +279,43 @@ def _copy_flipped(source, target, flip):
 
 
 @numba.njit(cache=True)
-def render_kernel(maps, cumulative, n_maps, point_keys, mask_keys, flips, n_points, patch,
-                  margin, xs, ys, canvas, out):
-    """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps), keys, flips -> out;
-    xs, ys (>= n_points) and canvas (as one image) are scratch."""
+def _count_filled(canvas):
+    filled = 0
+    for value in canvas.reshape(-1):
+        filled += value != 0
+    return filled / canvas.size
+
+
+@numba.njit(cache=True)
+def render_kernel(maps, cumulative, n_maps, sequences, sequence_of, point_keys, mask_keys,
+                  flips, n_points, warmup, patch, xs, ys, canvas, resized, starts, counts,
+                  weights, rows, out, filling):
+    """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps); image b reads map
+    sequence sequences[sequence_of[b]], or draws from point_keys[b] where that is -1.
+    xs, ys, canvas [R, R], resized [S, S] and rows are scratch. With B rows, out [B, S, S]
+    gets the images; with none, filling [B] gets each canvas' filling rate instead."""
     buckets = np.empty(1 << BUCKET_BITS, dtype=np.int64)
-    for image in range(out.shape[0]):
+    images = filling.size
+    measure = out.shape[0] != images
+    resize = canvas.shape[0] != resized.shape[0]
+    for image in range(images):
         canvas[:] = 0
-        finite, x_low, x_high, y_low, y_high = _chaos_points(
-            maps[image], cumulative[image], n_maps[image], buckets, point_keys[image], n_points,
-            xs, ys)
+        shared = sequence_of[image] >= 0
+        sequence = sequences[max(sequence_of[image], 0)]
+        finite, x_low, x_high, y_low, y_high = _orbit(
+            maps[image], cumulative[image], n_maps[image], sequence, shared, buckets,
+            point_keys[image], n_points, warmup, xs, ys)
         if finite:
-            _rasterise(canvas, xs, ys, n_points, mask_keys[image], patch, margin, x_low, x_high,
-                       y_low, y_high)
-        _copy_flipped(canvas, out[image], flips[image])
-
-
-def render_systems(
-    systems: Sequence[IFSSystem],
-    point_keys: np.ndarray,
-    mask_keys: np.ndarray,
-    flips: np.ndarray,
-    *,
-    image_size: int,
-    n_points: int,
-    patch: bool = True,
-) -> np.ndarray:
-    """uint8 [B, S, S]: system i drawn with its keys and flip code (0 none, 1 h, 2 v, 3 both).
-
-    A system whose orbit overflows (FractalDB's uniform sampler makes some) gives a black
-    image, which every filling check rejects.
-    """
-    count = len(systems)
-    point_keys = np.asarray(point_keys, dtype=np.uint64).reshape(-1)
-    mask_keys = np.asarray(mask_keys, dtype=np.uint64).reshape(-1)
-    flips = np.asarray(flips, dtype=np.int64).reshape(-1)
-    if not point_keys.size == mask_keys.size == flips.size == count:
-        raise ValueError(f"{count} systems need {count} point keys, mask keys and flips, got "
-                         f"{point_keys.size}, {mask_keys.size} and {flips.size}")
-    if flips.size and (flips.min() < 0 or flips.max() > FLIP_BOTH):
-        bad = flips[(flips < 0) | (flips > FLIP_BOTH)][0]
-        raise ValueError(f"flip={bad} is out of range: must be in [0, 3]")
-    most = max((system.n_maps for system in systems), default=1)
-    maps = np.zeros((count, most, 6))
-    cumulative = np.ones((count, most))
-    n_maps = np.empty(count, dtype=np.int64)
-    for index, system in enumerate(systems):
-        maps[index, : system.n_maps] = system.maps
-        cumulative[index, : system.n_maps] = system.cumulative
-        n_maps[index] = system.n_maps
-    out = np.empty((count, image_size, image_size), dtype=np.uint8)
-    xs, ys, canvas = _scratch(n_points, image_size)
-    render_kernel(maps, cumulative, n_maps, point_keys, mask_keys, flips, n_points, bool(patch),
-                  margin_for(image_size), xs, ys, canvas, out)
-    return out
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(n_points: int, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-thread buffers kept between calls: fresh 1.6 MB arrays per call cost page faults
-    worth a third of a one-image render (category searches render one image at a time)."""
-    buffers = getattr(_SCRATCH, "buffers", None)
-    if buffers is None or buffers[0].size < n_points or buffers[2].shape[0] != image_size:
-        points = max(n_points, 0 if buffers is None else buffers[0].size)
-        buffers = (np.empty(points), np.empty(points),
-                   np.empty((image_size, image_size), dtype=np.uint8))
-        _SCRATCH.buffers = buffers
-    return buffers
+            _rasterise(canvas, xs, ys, warmup, n_points, mask_keys[image], patch, x_low,
+                       x_high, y_low, y_high)
+        if measure:
+            filling[image] = _count_filled(canvas)
+        else:
+            if resize:
+                area_resize_into(canvas, resized, starts, counts, weights, rows)
+                _copy_flipped(resized, out[image], flips[image])
+            else:
+                _copy_flipped(canvas, out[image], flips[image])
 
 
 @numba.njit(cache=True)
@@ -303,3 +336,121 @@ def filling_rates(images: np.ndarray) -> np.ndarray:
     rates = np.empty(images.shape[0], dtype=np.float64)
     _filling_kernel(images, rates)
     return rates
+
+
+def render_systems(
+    systems: Sequence[IFSSystem],
+    mask_keys: np.ndarray,
+    flips: np.ndarray,
+    *,
+    render_size: int,
+    image_size: int,
+    n_points: int,
+    patch: bool = True,
+    point_keys: np.ndarray | None = None,
+    warmup_points: int = 0,
+) -> np.ndarray:
+    """uint8 [B, image_size, image_size]: system i drawn on a render_size canvas with its mask
+    key and flip code (0..3, the references' trans_type), then resized.
+
+    point_keys None means the shared sequence; else one key per image for the per-category
+    sequence. A system whose orbit overflows (FractalDB's uniform sampler makes some) gives a
+    black image, which every filling check rejects.
+    """
+    images, _ = _run(systems, mask_keys, flips, render_size, image_size, n_points, patch,
+                     point_keys, warmup_points)
+    return images
+
+
+def canvas_filling(
+    systems: Sequence[IFSSystem],
+    mask_keys: np.ndarray,
+    *,
+    render_size: int,
+    n_points: int,
+    patch: bool,
+    point_keys: np.ndarray | None = None,
+    warmup_points: int = 0,
+) -> np.ndarray:
+    """float64 [B]: the fraction of non-zero pixels of each render_size canvas (before any
+    flip or resize), the references' filling rate."""
+    _, filling = _run(systems, mask_keys, np.zeros(len(systems), dtype=np.int64), render_size,
+                      None, n_points, patch, point_keys, warmup_points)
+    return filling
+
+
+def _run(systems: Sequence[IFSSystem], mask_keys: np.ndarray, flips: np.ndarray,
+         render_size: int, image_size: int | None, n_points: int, patch: bool,
+         point_keys: np.ndarray | None, warmup_points: int) -> tuple[np.ndarray, np.ndarray]:
+    count = len(systems)
+    mask_keys = np.asarray(mask_keys, dtype=np.uint64).reshape(-1)
+    flips = np.asarray(flips, dtype=np.int64).reshape(-1)
+    keyed = point_keys is not None
+    point_keys = (np.asarray(point_keys, dtype=np.uint64).reshape(-1) if keyed
+                  else np.zeros(count, dtype=np.uint64))
+    if not point_keys.size == mask_keys.size == flips.size == count:
+        raise ValueError(f"{count} systems need {count} point keys, mask keys and flips, got "
+                         f"{point_keys.size}, {mask_keys.size} and {flips.size}")
+    if flips.size and (flips.min() < 0 or flips.max() > FLIP_BOTH):
+        bad = flips[(flips < 0) | (flips > FLIP_BOTH)][0]
+        raise ValueError(f"flip={bad} is out of range: must be in [0, 3]")
+    check_int("n_points", n_points, 1)
+    size = render_size if image_size is None else image_size
+    check_chaos_settings(render_size, size, "shared", warmup_points, n_points)
+    most = max((system.n_maps for system in systems), default=1)
+    maps = np.zeros((count, most, 6))
+    cumulative = np.ones((count, most))
+    n_maps = np.empty(count, dtype=np.int64)
+    for index, system in enumerate(systems):
+        maps[index, : system.n_maps] = system.maps
+        cumulative[index, : system.n_maps] = system.cumulative
+        n_maps[index] = system.n_maps
+    sequences, sequence_of = _sequences_for(systems, n_points, keyed)
+    out = np.empty((0 if image_size is None else count, size, size), dtype=np.uint8)
+    filling = np.zeros(count, dtype=np.float64)
+    xs, ys, canvas, resized, rows = _scratch(n_points, render_size, size)
+    starts, counts, weights = area_taps(render_size, size)
+    render_kernel(maps, cumulative, n_maps, sequences, sequence_of, point_keys, mask_keys, flips,
+                  n_points, warmup_points, bool(patch), xs, ys, canvas, resized, starts, counts,
+                  weights, rows, out, filling)
+    return out, filling
+
+
+def _sequences_for(systems: Sequence[IFSSystem], n_points: int,
+                   keyed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [K, n_points - 1] distinct map sequences, int64 [B] row of each image, -1 when
+    keyed)."""
+    if keyed:
+        return np.zeros((1, 1), dtype=np.uint8), np.full(len(systems), -1, dtype=np.int64)
+    rows: dict[int, int] = {}
+    arrays: list[np.ndarray] = []
+    sequence_of = np.empty(len(systems), dtype=np.int64)
+    for index, system in enumerate(systems):
+        array = shared_map_indices(system, n_points)
+        row = rows.setdefault(id(array), len(arrays))
+        if row == len(arrays):
+            arrays.append(array)
+        sequence_of[index] = row
+    width = max(n_points - 1, 1)
+    sequences = np.zeros((max(len(arrays), 1), width), dtype=np.uint8)
+    for row, array in enumerate(arrays):
+        sequences[row, : array.size] = array
+    return sequences, sequence_of
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(n_points: int, render_size: int, image_size: int) -> tuple[np.ndarray, ...]:
+    """Per-thread buffers kept between calls: fresh arrays per call cost page faults worth a
+    third of a one-image render (category searches render one image at a time)."""
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if (buffers is None or buffers[0].size < n_points or buffers[2].shape[0] != render_size
+            or buffers[3].shape[0] != image_size):
+        points = max(n_points, 0 if buffers is None else buffers[0].size)
+        buffers = (np.empty(points), np.empty(points),
+                   np.empty((render_size, render_size), dtype=np.uint8),
+                   np.empty((image_size, image_size), dtype=np.uint8),
+                   resize_scratch(render_size, image_size))
+        _SCRATCH.buffers = buffers
+    return buffers

@@ -46,10 +46,13 @@ class IFSSystem:
                 raise ValueError("probabilities sum to 0: at least one must be > 0")
             if abs(total - 1.0) > 1e-9:  # already normalised ones keep their exact bits
                 probabilities = probabilities / total
-        maps.flags.writeable = False
-        probabilities.flags.writeable = False
+        cumulative = np.cumsum(probabilities)
+        cumulative[-1] = 1.0
+        for array in (maps, probabilities, cumulative):
+            array.flags.writeable = False
         object.__setattr__(self, "maps", maps)
         object.__setattr__(self, "probabilities", probabilities)
+        object.__setattr__(self, "_cumulative", cumulative)
 
     @property
     def n_maps(self) -> int:
@@ -58,9 +61,7 @@ class IFSSystem:
     @property
     def cumulative(self) -> np.ndarray:
         """Cumulative probabilities with the last entry exactly 1, for the chaos game."""
-        cumulative = np.cumsum(self.probabilities)
-        cumulative[-1] = 1.0
-        return cumulative
+        return self._cumulative
 
     def scaled(self, factors: np.ndarray) -> IFSSystem:
         """Parameters multiplied element-wise by `factors`, with these probabilities kept."""
@@ -100,11 +101,6 @@ def determinant_probabilities(maps: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def _rotation(angle: float) -> np.ndarray:
-    cos, sin = math.cos(angle), math.sin(angle)
-    return np.array([[cos, -sin], [sin, cos]])
-
-
 def check_sigma(sigma: float, n_maps: int, field: str = "sigma") -> None:
     """Each map contributes s1 + 2 s2 in [0, 3], so N maps reach exactly (0, 3N]."""
     if not (0 < sigma <= 3 * n_maps):
@@ -112,38 +108,55 @@ def check_sigma(sigma: float, n_maps: int, field: str = "sigma") -> None:
                          f"must be in (0, {3 * n_maps}]")
 
 
-def _sample_singular_values(rng: np.random.Generator, n_maps: int, sigma: float) -> np.ndarray:
-    """Pairs 1 >= s1 >= s2 >= 0 with sum(s1 + 2 s2) = sigma (WACV 2022 sigma-factor).
-
-    Each map takes a share t of what is left, bounded so the remaining maps can still meet
-    sigma; the last map takes the rest exactly. Map order is shuffled so no index is special.
+def sample_singular_values(rng: np.random.Generator, n_maps: int, sigma: float) -> np.ndarray:
+    """[n_maps, 2] pairs 1 >= s1 >= s2 >= 0 with sum(s1 + 2 s2) = sigma, drawn as the WACV 2022
+    sampler draws them (catalys1/fractal-pretraining `fractal_learning/fractals/ifs.py`
+    `sample_svs`; copied into SUPER-TADORY/1p-frac `1p-frac_generater/src/utils.py:14-51`):
+    pair i < N - 1 takes s1 ~ U(max(0, q / 3), min(1, p)) then s2 ~ U(max(0, q / 2),
+    min(s1, p / 2)), where p is what sigma has left and q - 3 what the maps after it cannot
+    cover; the last pair takes s2 ~ U(max(0, (p - 1) / 2), p / 3) and s1 = p - 2 s2.
+    The same draws in the same order, so a given generator state gives the reference's values.
     """
     values = np.empty((n_maps, 2))
-    remaining = sigma
-    for index in range(n_maps):
-        maps_after = n_maps - 1 - index
-        low, high = max(0.0, remaining - 3.0 * maps_after), min(3.0, remaining)
-        share = high if maps_after == 0 else rng.uniform(low, high)
-        s1 = rng.uniform(share / 3.0, min(1.0, share))
-        s2 = (share - s1) / 2.0
-        values[index] = (s1, min(s2, s1))
-        remaining -= share
-    return values[rng.permutation(n_maps)]
+    left = sigma
+    shortfall = sigma - 3 * n_maps + 3
+    for index in range(n_maps - 1):
+        s1 = rng.uniform(max(0.0, shortfall / 3), min(1.0, left))
+        shortfall -= s1
+        left -= s1
+        s2 = rng.uniform(max(0.0, shortfall / 2), min(s1, left / 2))
+        shortfall = shortfall - 2 * s2 + 3
+        left -= 2 * s2
+        values[index] = s1, s2
+    s2 = rng.uniform(max(0.0, (left - 1) / 2), left / 3)
+    values[-1] = left - 2 * s2, s2
+    return values
 
 
-def sample_sigma_factor(rng: np.random.Generator, n_maps: int, sigma: float) -> IFSSystem:
-    """A_i = R(theta) diag(s1, s2) R(phi) D with random sign flips D; b_i ~ U(-1, 1)."""
+def sample_sigma_factor(rng: np.random.Generator, n_maps: int, sigma_low: float,
+                        sigma_high: float) -> tuple[IFSSystem, float]:
+    """(system, sigma) as 1p-frac draws its base (`utils.py:54-120` `sample_system` with
+    constrain=True, bval=1, beta=(sigma_low, sigma_high)): A_i = U_i diag(s_i) V_i with
+    U_i, V_i rotations by U(-pi, pi) after random sign flips of the axes, sigma ~
+    U(sigma_low, sigma_high), singular values as `sample_singular_values`, b_i ~ U(-1, 1),
+    in the reference's draw order (signs, angles, sigma, singular values, translations).
+    """
     check_int("n_maps", n_maps, 1)
-    check_sigma(sigma, n_maps)
-    singular = _sample_singular_values(rng, n_maps, sigma)
-    maps = np.empty((n_maps, 6))
-    for index, (s1, s2) in enumerate(singular):
-        theta, phi = rng.uniform(0.0, 2.0 * math.pi, size=2)
-        signs = np.diag(rng.choice([-1.0, 1.0], size=2))
-        matrix = _rotation(theta) @ np.diag([s1, s2]) @ _rotation(phi) @ signs
-        maps[index, :4] = matrix.reshape(-1)
-        maps[index, 4:] = rng.uniform(-1.0, 1.0, size=2)
-    return IFSSystem(maps)
+    check_sigma(sigma_low, n_maps, "sigma_low")
+    check_sigma(sigma_high, n_maps, "sigma_high")
+    signs = np.sign(rng.random((2 * n_maps, 2, 1)) - 0.5) * np.eye(2)
+    angles = rng.uniform(-math.pi, math.pi, 2 * n_maps)
+    rotations = np.empty((2 * n_maps, 2, 2))
+    rotations[:, 0, 0] = rotations[:, 1, 1] = np.cos(angles)
+    rotations[:, 1, 0] = np.sin(angles)
+    rotations[:, 0, 1] = -rotations[:, 1, 0]
+    axes = rotations @ signs
+    sigma = float(rng.uniform(sigma_low, sigma_high))
+    singular = sample_singular_values(rng, n_maps, sigma)
+    matrices = axes[:n_maps] * singular[:, None, :] @ axes[n_maps:]
+    translations = rng.uniform(-1.0, 1.0, (n_maps, 2))
+    maps = np.concatenate([matrices.reshape(n_maps, 4), translations], axis=1)
+    return IFSSystem(maps), sigma
 
 
 def sample_uniform(rng: np.random.Generator, n_maps: int) -> IFSSystem:

@@ -32,23 +32,45 @@ def list_generators() -> list[str]:
     return sorted(_GENERATORS)
 
 
-def generator_class(name: str) -> type[Generator]:
+def list_names() -> list[str]:
+    """Every name create_generator takes: the generators, then the published presets."""
+    from fdsl_ray.formulas.presets import list_presets
+
+    return list_generators() + list_presets()
+
+
+def _resolve(name: str, config: dict[str, Any]) -> tuple[type[Generator], dict[str, Any]]:
+    """(generator class, config values) for a generator or a preset name."""
+    from fdsl_ray.formulas.presets import PRESETS
+
     _load_builtin_generators()
+    if name in PRESETS:
+        preset = PRESETS[name]
+        return _GENERATORS[preset.generator], preset.config(**config)
     if name not in _GENERATORS:
-        raise ValueError(
-            f"generator={name!r} is unknown: must be one of {', '.join(sorted(_GENERATORS))}"
-        )
-    return _GENERATORS[name]
+        raise ValueError(f"generator={name!r} is unknown: must be one of {', '.join(list_names())}")
+    return _GENERATORS[name], config
 
 
-def create_generator(name: str, **config: Any) -> Generator:
-    """Build a validated generator; `create_generator(**gen.config)` rebuilds the same one."""
-    cls = generator_class(name)
+def generator_class(name: str) -> type[Generator]:
+    return _resolve(name, {})[0]
+
+
+def generator_settings(name: str, **config: Any) -> Any:
+    """The validated config dataclass of a generator or preset, without building the generator
+    (which may search for its systems)."""
+    cls, values = _resolve(name, config)
     known = {field.name for field in dataclasses.fields(cls.config_class)}
-    unknown = sorted(set(config) - known)
+    unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(
             f"{name}: unknown config key(s) {', '.join(unknown)}: allowed keys are "
             f"{', '.join(sorted(known))}"
         )
-    return cls(cls.config_class(**config))
+    return cls.config_class(**values)
+
+
+def create_generator(name: str, **config: Any) -> Generator:
+    """Build a validated generator from a generator or preset name; `create_generator(
+    **gen.config)` rebuilds the same one (its config names the generator, all values set)."""
+    return generator_class(name)(generator_settings(name, **config))

@@ -37,3 +37,8 @@ def check_choice(field: str, value: object, allowed: Iterable[object]) -> None:
     if value not in allowed:
         listed = ", ".join(str(a) for a in allowed)
         raise ValueError(f"{field}={value!r} is not allowed: must be one of {listed}")
+
+
+def check_bool(field: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{field}={value!r} must be true or false")

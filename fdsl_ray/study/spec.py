@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from fdsl_ray.formulas import generator_class, list_generators
+from fdsl_ray.formulas import generator_settings, list_names
 from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.study import space as spaces
 from fdsl_ray.train import PretrainConfig
@@ -32,14 +32,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 def _validate_generator(config: dict[str, Any]) -> None:
     """Build the generator's config (not the generator: that may search for a base system)."""
-    settings = dict(config)
-    cls = generator_class(settings.pop("name"))
-    known = {item.name for item in fields(cls.config_class)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ValueError(f"{cls.name}: unknown config key(s) {', '.join(unknown)}: allowed keys "
-                         f"are {', '.join(sorted(known))}")
-    cls.config_class(**settings)
+    generator_settings(**config)
 
 
 @dataclass(frozen=True)
@@ -169,10 +162,8 @@ class StudySpec:
 
     def synthetic_images(self, params: dict[str, Any]) -> int:
         """Distinct synthetic images in a trial's data set (categories x images per category)."""
-        generator = self.generator_config(params)
-        defaults = generator_class(generator["name"]).config_class()
-        return (int(generator.get("num_categories", defaults.num_categories))
-                * int(generator.get("images_per_category", defaults.images_per_category)))
+        settings = generator_settings(**self.generator_config(params))
+        return settings.num_categories * settings.images_per_category
 
     def finetune_config(self) -> FinetuneConfig:
         return FinetuneConfig.from_dict(self.finetune)
@@ -229,7 +220,7 @@ class StudySpec:
     def _check_generator(self) -> None:
         if not isinstance(self.generator, dict) or "name" not in self.generator:
             raise ValueError(f"generator={self.generator!r} must be a config dict with a "
-                             f"'name' (one of {', '.join(list_generators())})")
+                             f"'name' (one of {', '.join(list_names())})")
         _validate_generator(self.generator)
 
     def _check_space(self) -> None:
@@ -243,7 +234,7 @@ class StudySpec:
             if searched["type"] != "categorical":
                 raise ValueError("space.generator must be categorical (generator names)")
             for name in searched["choices"]:
-                generator_class(name)
+                generator_settings(name)
         known = set(self.generator_params()) | set(self.pretrain_params()) | {
             spaces.GENERATOR_PARAM}
         unknown = sorted(set(self.space) - known)
@@ -266,8 +257,7 @@ class StudySpec:
     def _values(self, key: str) -> list[Any]:
         if key in self.space:
             return spaces.bounds(self.space[key])
-        name = self.generator["name"]
-        return [self.generator.get(key, getattr(generator_class(name).config_class(), key))]
+        return [getattr(generator_settings(**self.generator), key)]
 
     def corner_params(self) -> list[dict[str, Any]]:
         """One assignment per extreme value of each parameter, others at their first extreme:

@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from fdsl_ray.formulas.base import Generator, GeneratorConfig
 from fdsl_ray.formulas.raster import warp_affine_batch
 from fdsl_ray.formulas.registry import register_generator
+from fdsl_ray.formulas.resize import area_resize
 from fdsl_ray.formulas.rng import rng_for, tag
 from fdsl_ray.formulas.validation import check_float
 
@@ -64,8 +65,10 @@ class OnePReal(Generator):
     about the centre (a translation of 0.1 is 5 % of the side), bilinear, border 0; the matrix
     maps output to source coordinates. Instance i of a category is the warp flipped by i % 4
     (0 none, 1 left-right, 2 up-down, 3 both): fresh instances (i >= 4) add nothing else.
-    Default image (image_path None): matplotlib's sample_data/grace_hopper.jpg. `n_points` is
-    unused. The image is loaded once per generator; a bad path fails at construction.
+    Default image (image_path None): matplotlib's sample_data/grace_hopper.jpg. The image is
+    loaded at render_size, warped there and area-resized to image_size, as the fractals are.
+    `n_points` is unused. The image is loaded once per generator; a bad path fails at
+    construction.
     """
 
     name = "onepreal"
@@ -76,7 +79,7 @@ class OnePReal(Generator):
         path = default_image_path() if config.image_path is None else Path(config.image_path)
         if not path.is_file():
             raise ValueError(f"image_path={str(path)!r} does not exist or is not a file")
-        self.source = load_square_gray(path, config.image_size)
+        self.source = load_square_gray(path, config.render_size)
 
     def category(self, label: int) -> np.ndarray:
         """The 2x3 affine matrix of a category."""
@@ -89,8 +92,10 @@ class OnePReal(Generator):
         stacked = np.empty((labels.size, 2, 3))
         for index, label in enumerate(labels.tolist()):
             stacked[index] = matrices[label]
-        out = np.empty((labels.size, self.image_size, self.image_size), dtype=np.uint8)
-        warp_affine_batch(self.source, stacked, out)
+        size = self.settings.render_size
+        warped = np.empty((labels.size, size, size), dtype=np.uint8)
+        warp_affine_batch(self.source, stacked, warped)
+        out = area_resize(warped, self.image_size)
         for index, flip in enumerate((instances % 4).tolist()):
             if flip:
                 out[index] = np.flip(out[index], axis=_FLIP_AXES[flip])

@@ -1,0 +1,61 @@
+"""Published data sets by name: a generator and the config values its release used.
+
+`create_generator("fractaldb-1k", image_size=224)` is the FractalDB generator with the
+release's values, the given keys on top. A preset is data: its generator's defaults already
+follow the reference code, so a preset names only what the release changed (size, points,
+weights) and the data set's counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from fdsl_ray.formulas.generators.fractaldb import RELEASE_WEIGHTS
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    generator: str
+    values: MappingProxyType = field(repr=False)
+    source: str
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        return {**self.values, **overrides}
+
+
+def _preset(name: str, generator: str, source: str, **values: Any) -> Preset:
+    return Preset(name, generator, MappingProxyType(values), source)
+
+
+_FRACTALDB_RELEASE = dict(render_size=362, n_points=200_000, weights=RELEASE_WEIGHTS,
+                          filling_threshold=0.2, search_points=100_000,
+                          images_per_category=1000, renders_per_system=10)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
+    _preset("fractaldb-1k", "fractaldb",
+            "hirokatsukataoka16/FractalDB-Pretrained-ResNet-PyTorch exe.sh:1-14 (1,000 "
+            "categories, fill rate 0.2, weights_0.4.csv, 362 px, 100k search points, 200k "
+            "render points, patch_gray); make_fractaldb.py --instance 10 x 25 weights x 4 flips",
+            num_categories=1000, **_FRACTALDB_RELEASE),
+    _preset("fractaldb-10k", "fractaldb",
+            "as fractaldb-1k with 10,000 categories (FractalDB-10k, ACCV 2020)",
+            num_categories=10_000, **_FRACTALDB_RELEASE),
+    _preset("1p-frac", "onepfrac",
+            "SUPER-TADORY/1p-frac README and render_from_oneparam_mp.py:118-130 argparse "
+            "(sigma 3.5, delta 0.1, N 2, 512 px, pad 6, 100k points, fill rate 0.05, 1,000 "
+            "samples, one image each)",
+            num_categories=1000, images_per_category=1, sigma=3.5, delta=0.1, n_maps=2,
+            render_size=512, n_points=100_000, filling_threshold=0.05),
+    _preset("1p-frac-release", "onepfrac",
+            "SUPER-TADORY/1p-frac 1p-frac_generater/generate.sh:1-4 (sigma 4.0, delta 0.1, "
+            "1,000 samples; the rest argparse defaults)",
+            num_categories=1000, images_per_category=1, sigma=4.0, delta=0.1, n_maps=2,
+            render_size=512, n_points=100_000, filling_threshold=0.05),
+)}
+
+
+def list_presets() -> list[str]:
+    return sorted(PRESETS)
