@@ -2,9 +2,10 @@
 
 A system is N affine maps x -> A x + b in 3-D, stored as rows of 12 numbers (A row-major in
 columns 0-8, b in columns 9-11), each map chosen with probability proportional to |det A|.
-The kernels are single-threaded numba, one call per batch; every random draw comes from a
-counter-based key (rng.draw_uniform / draw_bits), so a cloud or an image is a pure function of
-its key whatever the batch it is rendered in.
+Images are drawn at a render size and area-resized (fdsl_ray.formulas.resize) to the output
+size inside the same kernel. The kernels are single-threaded numba, one call per batch; every
+random draw comes from a counter-based key (rng.draw_uniform / draw_bits), so a cloud or an
+image is a pure function of its key whatever the batch it is rendered in.
 """
 
 from __future__ import annotations
@@ -221,15 +222,14 @@ def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.nd
     half = 0.5 * size
     value = np.uint8(gray)
     for b in range(out.shape[0]):
-        image = canvas if resize else out[b]
-        image[:] = 0
+        image = canvas if resize else out[b]  # out starts zeroed; the canvas is reused
+        if resize:
+            canvas[:] = 0
         start = map_offsets[b]
         stop = map_offsets[b + 1]
         scale, offset_x, offset_y, offset_z, valid = _chaos_game(
             params[start:stop], cumulative[start:stop], point_keys[b], points)
         if valid == 0.0:
-            if resize:
-                out[b] = 0
             continue
         r = bases[b]
         for i in range(n_points):
