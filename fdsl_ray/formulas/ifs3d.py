@@ -2,9 +2,10 @@
 
 A system is N affine maps x -> A x + b in 3-D, stored as rows of 12 numbers (A row-major in
 columns 0-8, b in columns 9-11), each map chosen with probability proportional to |det A|.
-The kernels are single-threaded numba, one call per batch; every random draw comes from a
-counter-based key (rng.draw_uniform / draw_bits), so a cloud or an image is a pure function of
-its key whatever the batch it is rendered in.
+Images are drawn at a render size and area-resized (fdsl_ray.formulas.resize) to the output
+size inside the same kernel. The kernels are single-threaded numba, one call per batch; every
+random draw comes from a counter-based key (rng.draw_uniform / draw_bits), so a cloud or an
+image is a pure function of its key whatever the batch it is rendered in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fdsl_ray.formulas.resize import area_resize_into, area_taps, resize_scratch
 from fdsl_ray.formulas.rng import draw_bits, draw_uniform
 
 PARAMS_PER_MAP = 12
@@ -178,33 +180,58 @@ def axis_variances(points: np.ndarray) -> np.ndarray:
     return finite.var(axis=0) if len(finite) else np.zeros(3)
 
 
-def view_rotation(azimuth: float, elevation: float) -> np.ndarray:
-    """Rotation that puts a camera at (azimuth, elevation) on the +z axis, y up."""
+def view_basis(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
+    """[B, 3, 3] camera bases (rows: screen right, screen up, viewing direction) of cameras
+    looking at the origin from direction -forward, as glm.lookAt builds them.
+
+    At elevation 0 this is the reference's camera: its view direction is the x axis rotated by
+    `azimuth` about y, (cos a, 0, -sin a), with y up (image_render/render.py:164-172); right is
+    forward x up = (sin a, 0, cos a). A nonzero elevation tilts forward towards +y and keeps
+    right horizontal, so up stays the image's vertical.
+    """
     ca, sa = np.cos(azimuth), np.sin(azimuth)
     ce, se = np.cos(elevation), np.sin(elevation)
-    about_y = np.array([[ca, 0.0, -sa], [0.0, 1.0, 0.0], [sa, 0.0, ca]])
-    about_x = np.array([[1.0, 0.0, 0.0], [0.0, ce, -se], [0.0, se, ce]])
-    return about_x @ about_y
+    zero = np.zeros_like(ca)
+    right = np.stack([sa, zero, ca], axis=-1)
+    up = np.stack([-ca * se, ce, sa * se], axis=-1)
+    forward = np.stack([ce * ca, se, -ce * sa], axis=-1)
+    return np.ascontiguousarray(np.stack([right, up, forward], axis=-2), dtype=np.float64)
+
+
+@numba.njit(cache=True)
+def uniforms(keys: np.ndarray, counter: int) -> np.ndarray:
+    """The counter-th uniform [0, 1) draw of each key (one per image of a batch)."""
+    out = np.empty(keys.shape[0])
+    for b in range(keys.shape[0]):
+        out[b] = draw_uniform(keys[b], np.uint64(counter))
+    return out
 
 
 @numba.njit(cache=True)
 def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.ndarray,
-                  point_keys: np.ndarray, patch_keys: np.ndarray, rotations: np.ndarray,
-                  n_points: int, camera_distance: float, focal: float, gray: int,
-                  patch: bool, out: np.ndarray) -> None:
-    """Render image b from maps map_offsets[b]:map_offsets[b+1] seen through rotations[b]."""
-    size = out.shape[1]
+                  point_keys: np.ndarray, patch_keys: np.ndarray, bases: np.ndarray,
+                  n_points: int, camera_distance: float, focal: float, near: float, far: float,
+                  gray: int, patch: bool, canvas: np.ndarray, starts: np.ndarray,
+                  counts: np.ndarray, weights: np.ndarray, rows: np.ndarray,
+                  out: np.ndarray) -> None:
+    """Draw image b from maps map_offsets[b]:map_offsets[b+1] seen through bases[b] on the
+    render canvas, then area-resize it into out[b] (drawn in place when the sizes agree)."""
+    size = canvas.shape[0]
+    resize = size != out.shape[1]
     points = np.empty((n_points, 3))
     half = 0.5 * size
     value = np.uint8(gray)
     for b in range(out.shape[0]):
+        image = canvas if resize else out[b]  # out starts zeroed; the canvas is reused
+        if resize:
+            canvas[:] = 0
         start = map_offsets[b]
         stop = map_offsets[b + 1]
         scale, offset_x, offset_y, offset_z, valid = _chaos_game(
             params[start:stop], cumulative[start:stop], point_keys[b], points)
         if valid == 0.0:
             continue
-        r = rotations[b]
+        r = bases[b]
         for i in range(n_points):
             x0 = points[i, 0]
             y0 = points[i, 1]
@@ -214,15 +241,14 @@ def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.nd
             x0 = x0 * scale - offset_x
             y0 = y0 * scale - offset_y
             z0 = z0 * scale - offset_z
-            x = r[0, 0] * x0 + r[0, 1] * y0 + r[0, 2] * z0
-            y = r[1, 0] * x0 + r[1, 1] * y0 + r[1, 2] * z0
-            z = r[2, 0] * x0 + r[2, 1] * y0 + r[2, 2] * z0
-            depth = camera_distance - z
-            if depth <= 1e-6:
+            depth = camera_distance + r[2, 0] * x0 + r[2, 1] * y0 + r[2, 2] * z0
+            if depth < near or depth > far:  # the frustum's near and far planes clip points
                 continue
             inverse = half * focal / depth
-            col = int(np.floor(half + x * inverse))
-            row = int(np.floor(half - y * inverse))
+            # Window coordinates with y up; glReadPixels returns the bottom row first and the
+            # reference saves that array as is, so row = window y (the saved image is flipped).
+            col = int(np.floor(half + (r[0, 0] * x0 + r[0, 1] * y0 + r[0, 2] * z0) * inverse))
+            row = int(np.floor(half + (r[1, 0] * x0 + r[1, 1] * y0 + r[1, 2] * z0) * inverse))
             if patch:
                 # Two masks per 64 random bits (multiply-shift to 1..511): point i uses
                 # half i & 1 of draw i >> 1.
@@ -233,26 +259,29 @@ def _render_batch(params: np.ndarray, map_offsets: np.ndarray, cumulative: np.nd
                     # Branch-free: pixels are 0 or `value`, so OR-ing switches cells on.
                     for cell in range(9):
                         on = np.uint8((mask >> cell) & 1)
-                        out[b, row + cell // 3 - 1, col + cell % 3 - 1] |= on * value
+                        image[row + cell // 3 - 1, col + cell % 3 - 1] |= on * value
                 else:
                     for cell in range(9):
                         rr = row + cell // 3 - 1
                         cc = col + cell % 3 - 1
                         if (mask >> cell) & 1 and 0 <= rr < size and 0 <= cc < size:
-                            out[b, rr, cc] = value
+                            image[rr, cc] = value
             elif 0 <= row < size and 0 <= col < size:
-                out[b, row, col] = value
+                image[row, col] = value
+        if resize:
+            area_resize_into(canvas, out[b], starts, counts, weights, rows)
 
 
 def render_views(systems: list[System3D], point_keys: np.ndarray, patch_keys: np.ndarray,
-                 rotations: np.ndarray, *, n_points: int, image_size: int,
-                 camera_distance: float, fov_degrees: float, gray: int,
-                 patch: bool) -> np.ndarray:
-    """uint8 [B, S, S]: system b's cloud under rotations[b], perspective camera on the +z axis.
+                 bases: np.ndarray, *, n_points: int, render_size: int, image_size: int,
+                 camera_distance: float, fov_degrees: float, near: float, far: float,
+                 gray: int, patch: bool) -> np.ndarray:
+    """uint8 [B, image_size, image_size]: system b's cloud seen through camera bases[b].
 
-    The camera sits at distance `camera_distance` from the origin and sees `fov_degrees` across
-    the image; points are `gray` on black, single pixels or 3x3 patches with a random non-empty
-    mask per point (FractalDB's patch rendering).
+    The camera sits at `camera_distance` from the origin looking at it, with a perspective of
+    `fov_degrees` across the image and clipping planes at depths `near` and `far`; points are
+    `gray` on black, one pixel each or a 3x3 patch with a random non-empty mask per point
+    (FractalDB's patch rendering), drawn at render_size and area-resized to image_size.
     """
     out = np.zeros((len(systems), image_size, image_size), dtype=np.uint8)
     if not systems:
@@ -261,7 +290,11 @@ def render_views(systems: list[System3D], point_keys: np.ndarray, patch_keys: np
     cumulative = np.concatenate([np.cumsum(s.probabilities) for s in systems])
     map_offsets = np.concatenate([[0], np.cumsum([s.num_maps for s in systems])]).astype(np.int64)
     focal = 1.0 / np.tan(np.radians(fov_degrees) / 2.0)
+    canvas = np.zeros((render_size, render_size), dtype=np.uint8)
+    starts, counts, weights = area_taps(render_size, image_size)
     _render_batch(params, map_offsets, cumulative, point_keys.astype(np.uint64),
-                  patch_keys.astype(np.uint64), np.ascontiguousarray(rotations, np.float64),
-                  n_points, float(camera_distance), float(focal), int(gray), bool(patch), out)
+                  patch_keys.astype(np.uint64), np.ascontiguousarray(bases, np.float64),
+                  n_points, float(camera_distance), float(focal), float(near), float(far),
+                  int(gray), bool(patch), canvas, starts, counts, weights,
+                  resize_scratch(render_size, image_size), out)
     return out
