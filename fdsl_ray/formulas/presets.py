@@ -54,6 +54,17 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
             "1,000 samples; the rest argparse defaults)",
             num_categories=1000, images_per_category=1, sigma=4.0, delta=0.1, n_maps=2,
             render_size=512, n_points=100_000, filling_threshold=0.05),
+    _preset("exfractaldb-1k", "exfractaldb",
+            "masora1030/CVPR2022-Pretrained-ViT-PyTorch exfractaldb_render/ExFractalDB_render.sh"
+            ":3-4, exe_scripts/exe_exfractaldb_1k.sh:2-3, image_render/render.py:26,28, "
+            "3dfractal_render/instance.py:70,85 (1,000 categories, 145 clouds x 12 views, "
+            "9,999 points, 224 px, variance threshold 0.05)",
+            num_categories=1000, images_per_category=1740, n_points=9999, image_size=224,
+            render_size=224, variance_threshold=0.05),
+    _preset("exfractaldb-21k", "exfractaldb",
+            "as exfractaldb-1k with 21,000 categories (exe_scripts/exe_exfractaldb_21k.sh:3)",
+            num_categories=21_000, images_per_category=1740, n_points=9999, image_size=224,
+            render_size=224, variance_threshold=0.05),
 )}
 
 
