@@ -1,4 +1,4 @@
-"""Numba drawing kernels shared by the generators: clipped 1-px lines and affine warps."""
+"""Numba drawing kernels shared by the generators: PIL's 1-px lines and affine warps."""
 
 from __future__ import annotations
 
@@ -8,67 +8,56 @@ import numba
 import numpy as np
 
 
-@numba.njit(inline="always", cache=True)
-def _clip_segment(
-    x0: float, y0: float, x1: float, y1: float, high: float
-) -> tuple[bool, float, float, float, float]:
-    """Liang-Barsky clip of a segment to the square [0, high]^2; False when it misses."""
-    dx = x1 - x0
-    dy = y1 - y0
-    t0 = 0.0
-    t1 = 1.0
-    for p, q in ((-dx, x0), (dx, high - x0), (-dy, y0), (dy, high - y0)):
-        if p == 0.0:
-            if q < 0.0:
-                return False, 0.0, 0.0, 0.0, 0.0
-        else:
-            r = q / p
-            if p < 0.0:
-                if r > t1:
-                    return False, 0.0, 0.0, 0.0, 0.0
-                if r > t0:
-                    t0 = r
-            else:
-                if r < t0:
-                    return False, 0.0, 0.0, 0.0, 0.0
-                if r < t1:
-                    t1 = r
-    return True, x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy
-
-
 @numba.njit(cache=True)
 def draw_line(canvas: np.ndarray, x0: float, y0: float, x1: float, y1: float, value: int) -> None:
-    """Bresenham line between pixel-centre coordinates (x = column, y = row), clipped to the
-    canvas, so endpoints far outside it cost nothing and never index out of bounds."""
-    size = canvas.shape[0]
-    visible, cx0, cy0, cx1, cy1 = _clip_segment(x0, y0, x1, y1, float(size - 1))
-    if not visible:
+    """The pixels PIL's `ImageDraw.line((x0, y0, x1, y1), width=1)` sets (x = column, y = row).
+
+    As Pillow does (`_draw_lines` in src/_imaging.c, `line8` and `point8` in
+    src/libImaging/Draw.c, unchanged from 7.0 to 12): coordinates are cast to int (truncated
+    toward zero, so -0.7 -> 0), the segment is stepped by the Bresenham rule below from the
+    first end, its last pixel excluded, then the last end is set as a point; pixels off the
+    canvas are skipped, never clipped geometrically (clipping would move the steps). A segment
+    whose bounding box misses the canvas is skipped whole, which sets the same pixels: none.
+    """
+    height, width = canvas.shape
+    ix, iy, ex, ey = np.int64(x0), np.int64(y0), np.int64(x1), np.int64(y1)
+    if max(ix, ex) < 0 or min(ix, ex) >= width or max(iy, ey) < 0 or min(iy, ey) >= height:
         return
-    ix = np.int64(math.floor(cx0 + 0.5))
-    iy = np.int64(math.floor(cy0 + 0.5))
-    ex = np.int64(math.floor(cx1 + 0.5))
-    ey = np.int64(math.floor(cy1 + 0.5))
-    dx = abs(ex - ix)
-    dy = -abs(ey - iy)
-    sx = 1 if ix < ex else -1
-    sy = 1 if iy < ey else -1
-    err = dx + dy
-    while True:
-        canvas[iy, ix] = value
-        if ix == ex and iy == ey:
-            return
-        doubled = 2 * err
-        if doubled >= dy:
-            err += dy
+    dx, sx = (ex - ix, 1) if ex >= ix else (ix - ex, -1)
+    dy, sy = (ey - iy, 1) if ey >= iy else (iy - ey, -1)
+    if dx > dy and dy > 0:  # x steps every pixel, y when the error term is >= 0
+        err = 2 * dy - dx
+        for _ in range(dx):
+            if 0 <= ix < width and 0 <= iy < height:
+                canvas[iy, ix] = value
+            if err >= 0:
+                iy += sy
+                err -= 2 * dx
+            err += 2 * dy
             ix += sx
-        if doubled <= dx:
-            err += dx
+    elif dx > 0 and dy > 0:  # dy >= dx: the same with the axes swapped
+        err = 2 * dx - dy
+        for _ in range(dy):
+            if 0 <= ix < width and 0 <= iy < height:
+                canvas[iy, ix] = value
+            if err >= 0:
+                ix += sx
+                err -= 2 * dy
+            err += 2 * dx
             iy += sy
+    else:  # horizontal, vertical or a single point
+        for _ in range(dx + dy):
+            if 0 <= ix < width and 0 <= iy < height:
+                canvas[iy, ix] = value
+            ix += sx if dx else 0
+            iy += sy if dy else 0
+    if 0 <= ex < width and 0 <= ey < height:
+        canvas[ey, ex] = value
 
 
 @numba.njit(cache=True)
 def draw_closed_polyline(canvas: np.ndarray, xs: np.ndarray, ys: np.ndarray, value: int) -> None:
-    """The polygon through (xs[k], ys[k]) and back to the first vertex, 1 px wide."""
+    """The polygon through (xs[k], ys[k]) and back to the first vertex, one PIL line per edge."""
     count = xs.size
     for k in range(count):
         following = k + 1 if k + 1 < count else 0
