@@ -4,12 +4,14 @@ Usage (pin to one core so the figures are per core):
     taskset -c 0 .venv/bin/python benchmarks/render.py [--sizes 224,512] [--seconds 3]
         [--generators fractaldb,exfractaldb] [--categories 8]
 
-For each generator at reference settings (100k points, patch mode where it has one) it prints
-the first-call time (in a fresh process with an empty numba cache: import, compilation and the
-first category search),
-then images/s and ns per point after warm-up, and a per-point NumPy/Python chaos game as the
-baseline. It then projects FractalDB-1k as released (1,000 x 1,000 images, 362 px, 200k points)
-in core-hours from the fractaldb figure, against the published 1-2 days on 40 processes.
+For each generator (or preset) at its defaults, which reproduce the reference (render_size 512,
+or 224 for exfractaldb; the reference point counts and patch modes), with only image_size set,
+it prints the first-call time (in a fresh process with an empty numba cache: import,
+compilation and the first category search), the first use of each further category (its
+search plus one render, the cost of an image of a new category), then images/s and ns per
+point in the steady state, and a per-point NumPy/Python chaos game as the baseline. It then
+projects FractalDB-1k as released (the `fractaldb-1k` preset: 1,000 x 1,000 images drawn and
+saved at 362 px, 200k points) in core-hours, against the published 1-2 days on 40 processes.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ for _variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 import numpy as np  # noqa: E402
 
-from fdsl_ray.formulas.registry import create_generator, generator_class, list_generators  # noqa: E402
+from fdsl_ray.formulas.registry import create_generator, list_generators, list_names  # noqa: E402
 
 REFERENCE_POINTS = 100_000
 FRACTALDB_1K = {"images": 1_000 * 1_000, "image_size": 362, "n_points": 200_000}
+FRACTALDB_1K_PRESET = "fractaldb-1k"
 PUBLISHED_CORE_HOURS = (1 * 24 * 40, 2 * 24 * 40)
 BASELINE_IMAGES = 2
 
@@ -46,7 +49,9 @@ class Row:
     image_size: int
     n_points: int | None
     patch: bool | None
+    render_size: int | None = None
     first_call_s: float = float("nan")
+    first_use_ms: float = float("nan")
     images_per_s: float = float("nan")
     error: str = ""
 
@@ -57,40 +62,36 @@ class Row:
         return 1e9 / (self.images_per_s * self.n_points)
 
 
-def _fields(name: str) -> set[str]:
-    return {field.name for field in dataclasses.fields(generator_class(name).config_class)}
-
-
-def _uses_points(name: str, fields: set[str]) -> bool:
+def _uses_points(config: dict) -> bool:
     """Whether n_points changes the image (every config has the field; some ignore it)."""
-    if "n_points" not in fields:
-        return False
-    images = [create_generator(name, image_size=64, n_points=n, num_categories=1)
+    small = {**config, "image_size": 64, "num_categories": 1}
+    images = [create_generator(**{**small, "n_points": n})
               .render(np.zeros(1, np.int64), np.zeros(1, np.int64)) for n in (300, 3000)]
     return not np.array_equal(*images)
 
 
-def measure(name: str, image_size: int, n_points: int, categories: int, seconds: float,
+def measure(name: str, image_size: int, categories: int, seconds: float,
             batch: int = 8) -> Row:
-    """First-call time, then images/s over at least `seconds` of batches of fresh ids.
+    """First-call time, first use of each further category, then images/s over at least
+    `seconds` of batches of fresh ids.
 
     The first call counts importing the generator modules (kernels compiled eagerly at import),
     building the generator, compiling its kernels lazily and its first category search.
     """
     start = time.perf_counter()
-    fields = _fields(name)
-    config: dict = {"image_size": image_size, "num_categories": categories}
-    if "n_points" in fields:
-        config["n_points"] = n_points
-    if "patch" in fields:
-        config["patch"] = True
-    generator = create_generator(name, **config)
+    generator = create_generator(name, image_size=image_size,
+                                 num_categories=max(categories, 2))
     generator.render(np.zeros(1, np.int64), np.zeros(1, np.int64))
     first_call_s = time.perf_counter() - start
-    points = n_points if _uses_points(name, fields) else None
-    row = Row(name, image_size, points, config.get("patch"), first_call_s)
-    labels = np.arange(batch, dtype=np.int64) % categories
-    generator.render(labels, np.ones(batch, np.int64))  # search the remaining categories
+    config = generator.config
+    points = config["n_points"] if _uses_points(config) else None
+    row = Row(name, image_size, points, config.get("patch"), config["render_size"],
+              first_call_s)
+    start = time.perf_counter()
+    for label in range(1, generator.num_classes):  # search + one render per new category
+        generator.render(np.array([label]), np.zeros(1, np.int64))
+    row.first_use_ms = (time.perf_counter() - start) / (generator.num_classes - 1) * 1e3
+    labels = np.arange(batch, dtype=np.int64) % generator.num_classes
     rendered = 0
     start = time.perf_counter()
     while True:
@@ -139,8 +140,8 @@ def measure_baseline(image_size: int, n_points: int) -> Row:
     for _ in range(BASELINE_IMAGES):
         baseline_image(rng, image_size, n_points)
     elapsed = time.perf_counter() - start
-    return Row("baseline (Python per point)", image_size, n_points, True, float("nan"),
-               BASELINE_IMAGES / elapsed)
+    return Row("baseline (Python per point)", image_size, n_points, True, image_size,
+               images_per_s=BASELINE_IMAGES / elapsed)
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -150,21 +151,23 @@ def _cell(value: float | None, digits: int) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    print("| generator | px | points | patch | first call s | images/s | ns/point |")
-    print("|---|---:|---:|---|---:|---:|---:|")
+    print("| generator | render px | image px | points | patch | first call s | "
+          "new category ms | images/s | ns/point |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for row in rows:
         points = f"{row.n_points:,}" if row.n_points else "-"
         patch = "-" if row.patch is None else ("yes" if row.patch else "no")
+        render = row.render_size or "-"
         if row.error:
-            print(f"| {row.generator} | {row.image_size} | {points} | {patch} | "
-                  f"error: {row.error} | | |")
+            print(f"| {row.generator} | {render} | {row.image_size} | {points} | {patch} | "
+                  f"error: {row.error} | | | |")
             continue
-        print(f"| {row.generator} | {row.image_size} | {points} | {patch} | "
-              f"{_cell(row.first_call_s, 2)} | {_cell(row.images_per_s, 2)} | "
-              f"{_cell(row.ns_per_point, 1)} |")
+        print(f"| {row.generator} | {render} | {row.image_size} | {points} | {patch} | "
+              f"{_cell(row.first_call_s, 2)} | {_cell(row.first_use_ms, 2)} | "
+              f"{_cell(row.images_per_s, 2)} | {_cell(row.ns_per_point, 1)} |")
 
 
-def project_fractaldb(fractaldb: Row | None, baseline: Row) -> None:
+def project_fractaldb(fractaldb: Row, baseline: Row) -> None:
     images = FRACTALDB_1K["images"]
     low, high = PUBLISHED_CORE_HOURS
     print(f"\nFractalDB-1k as released ({images:,} images, {FRACTALDB_1K['image_size']} px, "
@@ -175,8 +178,8 @@ def project_fractaldb(fractaldb: Row | None, baseline: Row) -> None:
     print(f"- Python baseline: {baseline_hours:,.0f} core-hours "
           f"({baseline.images_per_s:.3f} images/s at {baseline.image_size} px, "
           f"{baseline.n_points:,} points)")
-    if fractaldb is None or fractaldb.error:
-        print("- fractaldb: not measured (generator not registered or failed)")
+    if fractaldb.error:
+        print(f"- {FRACTALDB_1K_PRESET}: not measured ({fractaldb.error})")
         return
     hours = images / fractaldb.images_per_s / 3600
     print(f"- fractaldb: {hours:,.1f} core-hours ({fractaldb.images_per_s:,.1f} images/s), "
@@ -192,12 +195,10 @@ def _int_list(text: str) -> list[int]:
             f"expected comma-separated integers, got {text!r}") from None
 
 
-def run_worker(name: str, sizes: list[int], n_points: int, categories: int,
-               seconds: float) -> list[Row]:
+def run_worker(name: str, sizes: list[int], categories: int, seconds: float) -> list[Row]:
     """Measure one generator in a fresh process, so its first call compiles from nothing."""
     command = [sys.executable, __file__, "--worker", name, "--sizes", ",".join(map(str, sizes)),
-               "--points", str(n_points), "--categories", str(categories),
-               "--seconds", str(seconds)]
+               "--categories", str(categories), "--seconds", str(seconds)]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         return [Row(name, size, None, None, error=f"worker exited with {done.returncode}")
@@ -205,13 +206,12 @@ def run_worker(name: str, sizes: list[int], n_points: int, categories: int,
     return [Row(**fields) for fields in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
-def worker(name: str, sizes: list[int], n_points: int, categories: int,
-           seconds: float) -> None:
+def worker(name: str, sizes: list[int], categories: int, seconds: float) -> None:
     rows = []
     for size in sizes:
         print(f"measuring {name} at {size} px ...", file=sys.stderr, flush=True)
         try:
-            rows.append(measure(name, size, n_points, categories, seconds))
+            rows.append(measure(name, size, categories, seconds))
         except Exception as error:  # a broken generator must not hide the others' figures
             message = (str(error).splitlines() or [""])[0][:80]
             rows.append(Row(name, size, None, None, error=f"{type(error).__name__}: {message}"))
@@ -225,25 +225,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="wall time per measurement after warm-up (default: 3)")
     parser.add_argument("--generators", default=None,
-                        help="comma-separated names (default: every registered generator)")
+                        help="comma-separated generators or presets (default: every "
+                        "registered generator)")
     parser.add_argument("--categories", type=int, default=8,
                         help="categories cycled through by each measurement (default: 8)")
     parser.add_argument("--no-projection", action="store_true",
                         help="skip the FractalDB-1k measurement at 362 px / 200k points")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--points", type=int, default=REFERENCE_POINTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.sizes or min(args.sizes) < 8 or args.seconds <= 0 or args.categories < 1:
         parser.error("--sizes must be >= 8 px, --seconds > 0 and --categories >= 1")
     if args.worker:
-        worker(args.worker, args.sizes, args.points, args.categories, args.seconds)
+        worker(args.worker, args.sizes, args.categories, args.seconds)
         return 0
-    registered = list_generators()
-    names = registered if args.generators is None else args.generators.split(",")
-    unknown = sorted(set(names) - set(registered))
+    names = list_generators() if args.generators is None else args.generators.split(",")
+    unknown = sorted(set(names) - set(list_names()))
     if unknown:
-        parser.error(f"unknown generator(s) {', '.join(unknown)}: registered are "
-                     f"{', '.join(registered)}")
+        parser.error(f"unknown generator(s) {', '.join(unknown)}: known are "
+                     f"{', '.join(list_names())}")
 
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     if affinity != 1:
@@ -251,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
               "(the kernels are single-threaded either way)", file=sys.stderr)
     rows: list[Row] = []
     for name in names:
-        rows += run_worker(name, args.sizes, REFERENCE_POINTS, args.categories, args.seconds)
+        rows += run_worker(name, args.sizes, args.categories, args.seconds)
     for size in args.sizes:
         print(f"measuring the Python baseline at {size} px ...", file=sys.stderr, flush=True)
         rows.append(measure_baseline(size, REFERENCE_POINTS))
@@ -260,10 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_projection:
         return 0
     release = FRACTALDB_1K["image_size"]
-    fractaldb = None
-    if "fractaldb" in registered:
-        fractaldb = run_worker("fractaldb", [release], FRACTALDB_1K["n_points"], args.categories,
-                               args.seconds)[0]
+    fractaldb = run_worker(FRACTALDB_1K_PRESET, [release], args.categories, args.seconds)[0]
     print(f"measuring the Python baseline at {release} px ...", file=sys.stderr, flush=True)
     project_fractaldb(fractaldb, measure_baseline(release, FRACTALDB_1K["n_points"]))
     return 0

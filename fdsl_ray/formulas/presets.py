@@ -65,6 +65,14 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
             "as exfractaldb-1k with 21,000 categories (exe_scripts/exe_exfractaldb_21k.sh:3)",
             num_categories=21_000, images_per_category=1740, n_points=9999, image_size=224,
             render_size=224, variance_threshold=0.05),
+    _preset("rcdb-1k", "rcdb",
+            "masora1030/CVPR2022-Pretrained-ViT-PyTorch exe_scripts/exe_rcdb_1k.sh:2-3 "
+            "(CLASSES=1000, INSTANCES=1000), rcdb_render/RCDB_render.sh:2-3, make_rcdb.py:14 "
+            "(512 px)",
+            num_categories=1000, images_per_category=1000, image_size=512, render_size=512),
+    _preset("rcdb-21k", "rcdb",
+            "as rcdb-1k with 21,000 categories (exe_scripts/exe_rcdb_21k.sh:2-3)",
+            num_categories=21_000, images_per_category=1000, image_size=512, render_size=512),
 )}
 
 

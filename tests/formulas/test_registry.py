@@ -11,7 +11,13 @@ import sys
 import numpy as np
 import pytest
 
-from fdsl_ray.formulas.registry import create_generator, list_generators
+from fdsl_ray.formulas.presets import PRESETS, list_presets
+from fdsl_ray.formulas.registry import (
+    create_generator,
+    generator_class,
+    generator_settings,
+    list_generators,
+)
 
 SMALL = {"image_size": 32, "n_points": 2000, "num_categories": 4}
 # Thresholds tuned for full-size images are loosened for these tiny ones.
@@ -34,8 +40,40 @@ def test_the_builtin_generators_are_registered():
 
 
 def test_unknown_generator_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"generator='nope' is unknown: must be one of .*onepfrac"):
+    with pytest.raises(ValueError,
+                       match=r"generator='nope' is unknown: must be one of .*fractaldb-1k"):
         create_generator("nope")
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_presets_resolve_to_their_generator_with_the_release_values(name):
+    preset = PRESETS[name]
+    settings = generator_settings(name)
+    assert generator_class(name).name == preset.generator
+    for key, value in preset.values.items():
+        assert getattr(settings, key) == value
+    assert preset.source  # every preset cites its reference files
+
+
+def test_a_preset_takes_overrides_and_round_trips_as_its_generator():
+    generator = create_generator("fractaldb-1k", image_size=32, num_categories=2,
+                                 n_points=3000)
+    config = generator.config
+    assert config["name"] == "fractaldb" and config["render_size"] == 362
+    assert config["weights"] == (0.2, 0.6, 1.4, 1.8) and config["num_categories"] == 2
+    rebuilt = create_generator(**json.loads(json.dumps(config)))
+    np.testing.assert_array_equal(rebuilt.render([0, 1], [0, 9]), generator.render([0, 1], [0, 9]))
+
+
+def test_published_presets_pin_the_release_settings():
+    assert dict(PRESETS["fractaldb-1k"].values) == {
+        "num_categories": 1000, "render_size": 362, "n_points": 200_000,
+        "weights": (0.2, 0.6, 1.4, 1.8), "filling_threshold": 0.2, "search_points": 100_000,
+        "images_per_category": 1000, "renders_per_system": 10}
+    assert PRESETS["1p-frac"].values["sigma"] == 3.5
+    assert PRESETS["1p-frac-release"].values["sigma"] == 4.0
+    assert PRESETS["exfractaldb-1k"].values["images_per_category"] == 1740
+    assert PRESETS["rcdb-21k"].values["num_categories"] == 21_000
 
 
 @pytest.mark.parametrize("name", GENERATORS)
@@ -116,16 +154,23 @@ def test_pickled_generators_render_the_same_bytes(name):
     np.testing.assert_array_equal(clone.render(LABELS, INSTANCES), before)
 
 
-# Digests recorded with the renderer of commit 21f7e81; the faster kernels since must give the
-# same bytes, or every content-addressed store and published study would silently change.
+# Digests recorded with the reference-parity renderers (render at render_size 512, or 224 for
+# exfractaldb, area-resized to image_size); a faster kernel must give the same bytes, or every
+# content-addressed store and published study would silently change.
 RECORDED_DIGESTS = [
     ({"name": "onepfrac", "image_size": 64, "n_points": 5000, "num_categories": 4},
-     "79620244723cfb54584f15bf367042829e8e69d0ab3cd70c2cff6b27c3808631"),
+     "79ca01c5b4214d074daa7f5b7d20918329ed5c19f4421e2241343849e2739958"),
     ({"name": "onepfrac", "image_size": 32, "n_points": 20000, "num_categories": 4,
       "patch": False},
-     "471e766eba2b2b0ffd7f58d0c23c686a450e75ab2bf3e2a8424770d47a4fe9ad"),
+     "d5a9209d1874f8537dcc898c9df4fd752842cfa112797df383e4cb70840a53d1"),
+    ({"name": "onepfrac", "image_size": 224, "num_categories": 4},
+     "a279a5cdd014bdcd4b94bad3054d0b9ac02ab9b46cdd65edaec02235b5fd8245"),
     ({"name": "fractaldb", "image_size": 64, "n_points": 5000, "num_categories": 3},
-     "5b5bd76820027f146e3bf5d3549dd9bc21fe0b555adf80bf054a7799430c3652"),
+     "b76cd7c2bc0275c734c70b417f370c5013a49b7ee9b3aa5a3686f9f5dfbc6d10"),
+    ({"name": "rcdb", "image_size": 64, "num_categories": 3},
+     "df87d6efdc6bbc42c1ee900b541142610f8440f216311becfc6cf8570749ec51"),
+    ({"name": "exfractaldb", "image_size": 64, "num_categories": 3},
+     "379a50155d44c91f4cc95be820e3b82b4ec11e930033995ca0e6e3965f0f6c3d"),
 ]
 
 

@@ -103,6 +103,7 @@ class FractalDB(Generator):
     def __init__(self, config: FractalDBConfig) -> None:
         super().__init__(config)
         self._categories: dict[int, IFSSystem] = {}
+        self.search_attempts: dict[int, int] = {}  # label -> the accepted draw's attempt
         self.weight_rows = weight_rows(config.weights)
 
     @property
@@ -140,6 +141,7 @@ class FractalDB(Generator):
             rng = rng_for(config.seed, CATEGORY_STREAM, label, attempt)
             system = sample_uniform(rng, int(rng.integers(MIN_MAPS, MAX_MAPS + 1)))
             if self.search_filling(system, label, attempt) >= config.filling_threshold:
+                self.search_attempts[label] = attempt
                 return system
         raise ValueError(
             f"fractaldb: no system for category {label} reached "

@@ -98,6 +98,7 @@ class OnePFrac(Generator):
     def __init__(self, config: OnePFracConfig) -> None:
         super().__init__(config)
         self._categories: dict[int, IFSSystem] = {}
+        self.search_attempts: dict[int, int] = {}  # label -> the accepted draw's attempt
         if config.base_system is not None:
             self.base_system = IFSSystem.from_json(config.base_system)
         else:
@@ -133,7 +134,8 @@ class OnePFrac(Generator):
             rng = rng_for(config.seed, CATEGORY_STREAM, label, attempt)
             factors = rng.uniform(1.0 - config.delta, 1.0 + config.delta, size=base.maps.shape)
             system = base.scaled(factors)
-            if self._filling(system, label) > config.filling_threshold:
+            if self.category_filling(system, label) > config.filling_threshold:
+                self.search_attempts[label] = attempt
                 return system
         raise ValueError(
             f"onepfrac: no draw of category {label} filled more than filling_threshold="
@@ -148,7 +150,7 @@ class OnePFrac(Generator):
             return None
         return keys_for(self.settings.seed, POINT_STREAM, labels, np.zeros_like(labels))
 
-    def _filling(self, system: IFSSystem, label: int) -> float:
+    def category_filling(self, system: IFSSystem, label: int) -> float:
         """The reference's check render (patches, CHECK_SIZE px, CHECK_POINTS points) with
         instance 0's masks, whatever this config draws and outputs."""
         config = self.settings
