@@ -143,7 +143,8 @@ class TimmAugment:
 
     Each image's draws come from a seed of (seed, epoch, label, instance): python's `random` (crop,
     flip, RandAugment) and torch's generator (random erasing) are reseeded per image, so an
-    image's augmentation does not depend on batching, actor count or order. Grayscale images
+    image's augmentation does not depend on batching, actor count or order (np.random too:
+    RandAugment draws its ops from it). The callers' global states are restored. Grayscale images
     are read as RGB, as the references' ImageFolder loaders do.
     """
 
@@ -161,15 +162,17 @@ class TimmAugment:
 
         out = []
         with torch.random.fork_rng(devices=[]):
-            state = random.getstate()
+            state, numpy_state = random.getstate(), np.random.get_state()
             for image, label, instance, epoch in zip(images, labels, instances, epochs,
                                                      strict=True):
                 seed = _image_seed(self.seed, int(epoch), int(label), int(instance))
                 random.seed(seed)
+                np.random.seed(seed)  # RandAugment picks its ops with np.random
                 torch.manual_seed(seed)
                 picture = Image.fromarray(np.ascontiguousarray(image)).convert("RGB")
                 out.append(self.transform(picture))
             random.setstate(state)
+            np.random.set_state(numpy_state)
         return torch.stack(out)
 
 
