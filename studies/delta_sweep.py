@@ -1,8 +1,10 @@
 """Delta sweep at paper scale: 1p-frac with Delta in {0.01, 0.05, 0.1, 0.2, 0.4}.
 
-ViT-Tiny at 224 px pre-trained with the 1p-frac reference recipe on one GPU per trial (fed by
-CPU data actors), then fine-tuned on CIFAR-100 with the reference recipe. Meant for a GPU
-cluster (cluster.yaml):
+The 1p-frac protocol unchanged (recipe "1p-frac", fdsl_ray.train.recipes): 1,000 categories of
+one image each, rendered at 512 px and cropped to 224 by timm's create_transform, the same
+images for 80,000 epochs of 3 steps (240,000 iterations of 256), ViT-Tiny on one GPU per trial
+fed by CPU render and augment actors; then fine-tuned on CIFAR-100 with the reference recipe.
+Meant for a GPU cluster (cluster.yaml):
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
         python studies/delta_sweep.py --address auto --storage /mnt/fdsl/runs
@@ -12,11 +14,8 @@ from __future__ import annotations
 
 from fdsl_ray.study.script import study_main
 from fdsl_ray.study.spec import StudySpec
-from fdsl_ray.train import FinetuneConfig, PretrainConfig
 
 DELTAS = [0.01, 0.05, 0.1, 0.2, 0.4]
-# The reference ran ~240k iterations of 256 images.
-PRETRAIN_IMAGES = 240_000 * 256
 
 
 def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
@@ -35,14 +34,13 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
         )
     return StudySpec(
         name="delta-sweep",
-        generator={"name": "onepfrac", "image_size": 224, "n_points": 100_000,
-                   "num_categories": 1000, "images_per_category": 1000},
+        recipe="1p-frac",
+        generator={"name": "onepfrac", "image_size": 512, "n_points": 100_000,
+                   "num_categories": 1000, "images_per_category": 1},
         space={"delta": {"type": "categorical", "choices": DELTAS}},
         sampler="grid",
         num_samples=num_samples or len(DELTAS),
-        pretrain=PretrainConfig.gpu_reference().to_dict(),
-        pretrain_images=PRETRAIN_IMAGES,
-        finetune=FinetuneConfig.gpu_reference("cifar100", download=True).to_dict(),
+        finetune={"download": True},
     )
 
 

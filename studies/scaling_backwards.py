@@ -1,20 +1,20 @@
 """Scaling backwards: how few categories and images per category does pre-training need?
 
 A grid over num_categories x images_per_category in {1, 10, 100, 1000} (1p-frac, Delta 0.1),
-scored on CIFAR-100, with the synthetic image count as a second objective. Each trial makes
-the reference recipe's 300 passes over its data set (a data set smaller than a batch trains on
-whole-set batches). Equal steps for every size would need the data layer to repeat a small
-set within an epoch; `pretrain_images` gives equal images seen down to a batch-sized set.
-For a GPU cluster; --smoke runs a tiny version on a laptop.
+scored on CIFAR-100, with the synthetic image count as a second objective. Every size trains
+the 1p-frac reference recipe for the reference's 240,000 iterations (80,000 epochs x 3 steps
+of 256 over its 1,000 images), on the same fixed images every epoch (`pretrain_iterations`
+turns that into epochs over each size; a set smaller than a batch trains on whole-set
+batches). For a GPU cluster; --smoke runs a tiny version on a laptop.
 """
 
 from __future__ import annotations
 
 from fdsl_ray.study.script import study_main
 from fdsl_ray.study.spec import StudySpec
-from fdsl_ray.train import FinetuneConfig, PretrainConfig
 
 SIZES = [1, 10, 100, 1000]
+REFERENCE_ITERATIONS = 80_000 * 3  # 1p-frac train/pre-train.sh:22, 1,000 images // 256
 
 
 def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
@@ -27,22 +27,24 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
             sampler="grid",
             num_samples=num_samples or 2,
             second_objective="synthetic_images",
-            pretrain_images=16,
+            pretrain_iterations=2,
             pretrain={"model": "cpu_micro", "batch_size": 8, "lr": 0.05, "warmup_epochs": 0},
             finetune={"dataset": "digits", "epochs": 2, "warmup_epochs": 0, "shots": 2,
                       "batch_size": 8},
         )
     return StudySpec(
         name="scaling-backwards",
-        generator={"name": "onepfrac", "image_size": 224, "n_points": 100_000, "delta": 0.1},
+        recipe="1p-frac",
+        generator={"name": "onepfrac", "image_size": 512, "n_points": 100_000, "delta": 0.1},
         space={"num_categories": {"type": "categorical", "choices": SIZES},
                "images_per_category": {"type": "categorical", "choices": SIZES}},
         sampler="grid",
         num_samples=num_samples or len(SIZES) ** 2,
         second_objective="synthetic_images",
+        pretrain_iterations=REFERENCE_ITERATIONS,
         # One image cannot be mixed with another: mixup and cutmix are off for every size.
-        pretrain=PretrainConfig.gpu_reference(mixup_alpha=0.0, cutmix_alpha=0.0).to_dict(),
-        finetune=FinetuneConfig.gpu_reference("cifar100", download=True).to_dict(),
+        pretrain={"mixup_alpha": 0.0, "cutmix_alpha": 0.0},
+        finetune={"download": True},
     )
 
 

@@ -6,8 +6,9 @@ import argparse
 import json
 
 from fdsl_ray.train.downstream import list_downstream
-from fdsl_ray.train.finetune import FinetuneConfig, finetune
+from fdsl_ray.train.finetune import finetune
 from fdsl_ray.train.models import ModelSpec, list_models, list_presets
+from fdsl_ray.train.recipes import get_recipe, list_recipes
 
 # CLI option -> FinetuneConfig field, for the options passed through unchanged when given.
 _PASSTHROUGH = ("mode", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
@@ -29,21 +30,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fine-tune or linearly probe a pre-trained ViT (or a scratch one) on real data",
         description="Fine-tune exported weights (model.safetensors from fdsl pre-training) or a "
         "randomly initialised ViT on a downstream dataset and print held-out top-1. Unset "
-        "options take FinetuneConfig's CPU defaults.",
+        "options take the recipe's values (--recipe, default cpu).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="exported model.safetensors or its directory "
                         "(a path or an s3://... URI)")
     source.add_argument("--scratch", action="store_true",
                         help="train the same recipe from a random init (the baseline)")
-    parser.add_argument("--dataset", default="digits",
-                        help=f"one of {', '.join(list_downstream())} (default: digits)")
+    parser.add_argument("--recipe", choices=list_recipes(), default="cpu",
+                        help="a named recipe (fdsl_ray.train.recipes); default %(default)s")
+    parser.add_argument("--dataset", help=f"one of {', '.join(list_downstream())} (default: "
+                        "the recipe's)")
     parser.add_argument("--model", default=None,
                         help="architecture: a preset (" + ", ".join(list_presets()) + ") or a timm "
                         f"name ({', '.join(list_models())}); default: cpu_small for --scratch, "
                         "the one recorded beside --checkpoint otherwise")
-    parser.add_argument("--shots", type=_shots, default=FinetuneConfig.shots,
-                        help="training images per class, or 'all' (default: %(default)s)")
+    parser.add_argument("--shots", type=_shots, default=argparse.SUPPRESS,
+                        help="training images per class, or 'all' (default: the recipe's)")
     parser.add_argument("--mode", choices=("full", "linear"))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -55,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-size", type=int, help="input size (default: the model's)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--data-root", help="folder holding the dataset (cifar, imagefolder)")
-    parser.add_argument("--download", action="store_true",
+    parser.add_argument("--download", action="store_true", default=None,
                         help="fetch the dataset into --data-root if it is missing")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--json", dest="json_path", help="also write the result to this file")
@@ -69,9 +72,11 @@ def _model(name: str | None, scratch: bool) -> ModelSpec | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = {key: getattr(args, key) for key in _PASSTHROUGH if getattr(args, key) is not None}
-    config = FinetuneConfig(dataset=args.dataset, shots=args.shots, download=args.download,
-                            **options)
+    options = {key: getattr(args, key) for key in (*_PASSTHROUGH, "dataset", "download")
+               if getattr(args, key) is not None}
+    if "shots" in args:
+        options["shots"] = args.shots
+    config = get_recipe(args.recipe).finetune_config(**options)
     model = _model(args.model, args.scratch)
     source = "scratch" if args.scratch else args.checkpoint
     shots = "all images" if config.shots is None else f"{config.shots} per class"

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from fdsl_ray.cli._overrides import parse_overrides
 from fdsl_ray.train.models import list_models, list_presets
+from fdsl_ray.train.recipes import get_recipe, list_recipes
 
 # CLI option -> PretrainConfig field, for the options passed through unchanged when given.
 _PASSTHROUGH = {
@@ -33,13 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Pre-train a ViT on the images of generator NAME, configured by free "
         "--key value options (e.g. --delta 0.1 --num-categories 100 --image-size 32), and "
         "export model.safetensors for `fdsl finetune --checkpoint`. Unset options take the "
-        "recipe's values (--recipe cpu: PretrainConfig.cpu_default(), gpu: gpu_reference()).",
+        "recipe's values, and generator keys the recipe asks for (e.g. image_size 512) apply "
+        "unless given.",
     )
     parser.add_argument("generator", metavar="NAME", help="generator name (see `fdsl generate`)")
-    parser.add_argument("--recipe", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--recipe", choices=list_recipes(), default="cpu",
+                        help="a named recipe (fdsl_ray.train.recipes); default %(default)s")
     parser.add_argument("--model", help="a preset (" + ", ".join(list_presets()) + ") or a timm "
                         f"name ({', '.join(list_models())})")
-    parser.add_argument("--epochs", type=int)
+    schedule = parser.add_mutually_exclusive_group()
+    schedule.add_argument("--epochs", type=int, help="passes over the data set")
+    schedule.add_argument("--iterations", type=int, help="optimisation steps instead of epochs "
+                          "(epochs = ceil(iterations / steps per epoch))")
     parser.add_argument("--batch-size", type=int, help="global batch, split over the workers")
     parser.add_argument("--lr", type=float, help="base lr for batch 512 (scaled by batch/512)")
     parser.add_argument("--warmup-epochs", type=int)
@@ -52,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-failures", type=int, help="worker failures to recover from")
     parser.add_argument("--gpu", action="store_true", default=None, help="one GPU per worker")
     parser.add_argument("--fresh-instances", action="store_true", default=None,
-                        help="render new instances of every category each epoch")
+                        help="render new instances of every category each epoch (default: the "
+                        "fixed set, instance ids 0..images_per_category-1 every epoch)")
     parser.add_argument("--store-root", help="write the images once under this folder and read "
                         "them back each epoch (default: stream them, nothing on disk)")
     parser.add_argument("--out", default="runs/pretrain",
@@ -63,17 +70,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run, accepts_overrides=True)
 
 
-def _config(args: argparse.Namespace):
-    from fdsl_ray.train.pretrain import PretrainConfig
+def _config(args: argparse.Namespace, generator: dict):
+    from fdsl_ray.train.schedule import epochs_for_iterations
 
-    base = PretrainConfig.gpu_reference() if args.recipe == "gpu" else PretrainConfig.cpu_default()
+    base = get_recipe(args.recipe).pretrain_config()
     changes = {field: getattr(args, option) for option, field in _PASSTHROUGH.items()
                if getattr(args, option) is not None}
     if args.gpu is not None:
         changes["use_gpu"] = True
     if args.fresh_instances is not None:
         changes["fresh_instances"] = True
-    return replace(base, **changes)
+    config = replace(base, **changes)
+    if args.iterations is not None:
+        images = generator["num_categories"] * generator["images_per_category"]
+        epochs = epochs_for_iterations(args.iterations, images, config.batch_size,
+                                       config.num_workers)
+        config = replace(config, epochs=epochs)
+    return config
 
 
 def _default_run_name(generator: dict, config) -> str:
@@ -103,8 +116,11 @@ def run(args: argparse.Namespace) -> int:
     from fdsl_ray.formulas import create_generator
     from fdsl_ray.train.pretrain import init_ray_for, pretrain
 
-    generator = create_generator(args.generator, **parse_overrides(args.overrides)).config
-    config = _config(args)
+    asked = {key: value for key, value in get_recipe(args.recipe).generator.items()
+             if key != "name"}
+    generator = create_generator(args.generator,
+                                 **{**asked, **parse_overrides(args.overrides)}).config
+    config = _config(args, generator)
     run_name = args.run_name or _default_run_name(generator, config)
     init_ray_for(config, streaming=args.store_root is None)
     ray.data.DataContext.get_current().enable_progress_bars = False

@@ -18,6 +18,8 @@ from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.study import space as spaces
 from fdsl_ray.train import PretrainConfig
 from fdsl_ray.train.finetune import FinetuneConfig
+from fdsl_ray.train.recipes import get_recipe
+from fdsl_ray.train.schedule import epochs_for_iterations
 
 SAMPLERS = ("tpe", "grid", "nsga2")
 SECOND_OBJECTIVES = ("synthetic_images", "compute_seconds")
@@ -27,6 +29,7 @@ SECOND_OBJECTIVE_MODE = "min"
 # Ray Data's read and map tasks need a CPU beside the trial, the workers and the data actors;
 # without it a stream stays backpressured forever on a small cluster.
 DATA_TASK_CPUS = 1.0
+AUGMENT_ACTOR_CPUS = 1.0  # as fdsl_ray.train.pretrain reserves for each timm augment actor
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -39,7 +42,7 @@ def _validate_generator(config: dict[str, Any]) -> None:
 class StudySpec:
     """One study. `generator` is the base generator config (with "name"); `space` maps searched
     parameters to distributions (see fdsl_ray.study.space); `pretrain` / `finetune` are
-    PretrainConfig / FinetuneConfig dicts (missing keys take those classes' defaults).
+    PretrainConfig / FinetuneConfig dicts (missing keys take the recipe's values).
 
     The objective is downstream top-1 (maximised); `second_objective` adds "synthetic_images"
     (categories x images per category) or "compute_seconds" (pre-training + fine-tuning),
@@ -48,7 +51,10 @@ class StudySpec:
     SQLAlchemy URL (None: sqlite in the study directory); `data_store` the Parquet store that
     trials share by config hash (None: each trial streams its images). `pretrain_images` fixes
     the pre-training budget in images seen instead of epochs (epochs = that / data set size,
-    rounded up), so that data sets of different sizes train for comparable steps.
+    rounded up), so that data sets of different sizes train for comparable steps;
+    `pretrain_iterations` fixes it in optimisation steps, the references' own unit (1p-frac:
+    80,000 epochs x 3 steps = 240,000). `recipe` names the base of `pretrain` and `finetune`
+    (fdsl_ray.train.recipes: "cpu", "1p-frac", ...): their keys change the recipe's values.
     """
 
     name: str
@@ -69,6 +75,8 @@ class StudySpec:
     storage: str | None = None
     data_store: str | None = None
     pretrain_images: int | None = None
+    pretrain_iterations: int | None = None
+    recipe: str = "cpu"
 
     def __post_init__(self) -> None:
         for key in ("generator", "space", "points_to_evaluate", "pretrain", "finetune"):
@@ -99,13 +107,23 @@ class StudySpec:
                              "'sqlite:///optuna.db' or 'postgresql://user@host/db'")
         if self.data_store is not None and not isinstance(self.data_store, str):
             raise ValueError(f"data_store={self.data_store!r} must be a directory path or URI")
-        FinetuneConfig.from_dict(self.finetune)
-        PretrainConfig.from_dict(self.pretrain)
-        if self.pretrain_images is not None:
-            check_int("pretrain_images", self.pretrain_images, 1)
-            if "epochs" in self.space:
-                raise ValueError("pretrain_images and a searched 'epochs' both set the budget: "
-                                 "give one of them")
+        get_recipe(self.recipe)
+        self.finetune_config()
+        PretrainConfig.from_dict({**get_recipe(self.recipe).pretrain, **self.pretrain})
+        if (self.data_store is not None and PretrainConfig.from_dict(
+                {**get_recipe(self.recipe).pretrain, **self.pretrain}).transform == "timm"):
+            raise ValueError("data_store: transform='timm' augments the stream; a store would "
+                             "repeat each epoch's augmentation: set data_store None")
+        budgets = [name for name in ("pretrain_images", "pretrain_iterations")
+                   if getattr(self, name) is not None]
+        for name in budgets:
+            check_int(name, getattr(self, name), 1)
+        if budgets and "epochs" in self.space:
+            raise ValueError(f"{budgets[0]} and a searched 'epochs' both set the budget: give "
+                             "one of them")
+        if len(budgets) > 1:
+            raise ValueError("pretrain_images and pretrain_iterations both set the budget: give "
+                             "one of them")
         self._check_space()
         if self.sampler == "grid" and self.num_samples > spaces.grid_size(self.space):
             raise ValueError(f"num_samples={self.num_samples} is out of range: the grid has "
@@ -146,7 +164,7 @@ class StudySpec:
         batches of the whole set (rounded down to a multiple of num_workers), so a scaling
         study can go down to a handful of images with one recipe."""
         searched = {name: params[name] for name in self.pretrain_params() if name in params}
-        values = {**self.pretrain, **searched}
+        values = {**get_recipe(self.recipe).pretrain, **self.pretrain, **searched}
         images = self.synthetic_images(params)
         if self.pretrain_images is not None:
             values["epochs"] = max(math.ceil(self.pretrain_images / images),
@@ -158,6 +176,11 @@ class StudySpec:
                 per_worker -= per_worker % 2  # mixup pairs images within a worker's batch
             batch = max(1, per_worker) * config.num_workers
             config = PretrainConfig.from_dict({**config.to_dict(), "batch_size": batch})
+        if self.pretrain_iterations is not None:
+            epochs = epochs_for_iterations(self.pretrain_iterations, images, config.batch_size,
+                                           config.num_workers)
+            config = PretrainConfig.from_dict(
+                {**config.to_dict(), "epochs": max(epochs, config.warmup_epochs + 1)})
         return config
 
     def synthetic_images(self, params: dict[str, Any]) -> int:
@@ -166,7 +189,7 @@ class StudySpec:
         return settings.num_categories * settings.images_per_category
 
     def finetune_config(self) -> FinetuneConfig:
-        return FinetuneConfig.from_dict(self.finetune)
+        return get_recipe(self.recipe).finetune_config(**self.finetune)
 
     def pretrain_values(self, key: str, default: Any) -> list[Any]:
         """The values a pre-training key can take in this study (its bounds when searched)."""
@@ -192,6 +215,8 @@ class StudySpec:
             config = self.pretrain_config(params)
             cpus = (self.trial_cpus + config.num_workers * config.cpus_per_worker
                     + config.num_data_actors * config.cpus_per_data_actor + DATA_TASK_CPUS)
+            if config.transform == "timm":
+                cpus += config.num_augment_actors * AUGMENT_ACTOR_CPUS
             need["CPU"] = max(need["CPU"], cpus)
             need["GPU"] = max(need["GPU"], float(config.num_workers if config.use_gpu else 0))
         return need

@@ -12,18 +12,27 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
 import timm.optim
 import torch
 import torch.nn.functional as F
+from timm.data import Mixup
+from timm.loss import SoftTargetCrossEntropy
 from timm.models.vision_transformer import init_weights_vit_timm
 
-from fdsl_ray.formulas.validation import check_choice, check_int
-from fdsl_ray.train.augment import random_resized_crop
+from fdsl_ray.formulas.validation import check_choice, check_float, check_int
+from fdsl_ray.train.augment import (
+    TimmAugment,
+    check_augment_fields,
+    random_resized_crop,
+    timm_mixup_kwargs,
+    timm_transform_kwargs,
+)
 from fdsl_ray.train.downstream import DownstreamData, create_downstream, list_downstream
 from fdsl_ray.train.export import load_pretrained, read_exported
-from fdsl_ray.train.models import ModelSpec, create_vit
+from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
-from fdsl_ray.train.schedule import warmup_cosine_lr
+from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
 
 _MODES = ("full", "linear")
 _OPTIMIZERS = ("adamw", "sgd")
@@ -44,7 +53,10 @@ class FinetuneConfig:
     cores): AdamW at an effective lr of 5e-4 (base 0.016 x 16 / 512), batch 16, 50 epochs,
     random resized crops of half the area or more. At this scale SGD stayed well below AdamW,
     an effective lr of 2e-3 diverged, and batch 16 beat batch 32 at equal epochs (more steps).
-    `lr` is always the base lr for batch 512 (linear scaling rule), as in the reference.
+    `lr` (and `min_lr`, `warmup_lr`) is the base lr for batch `lr_base_batch` (linear scaling
+    rule, as in 1p-frac train/main.py:188-190); None uses it as given. The reference recipes
+    (fdsl_ray.train.recipes) set `transform="timm"`: timm's create_transform per image and
+    timm's Mixup, with the fields below; "tensor" is the batched crop-and-flip path above.
     """
 
     dataset: str = "digits"
@@ -54,12 +66,33 @@ class FinetuneConfig:
     batch_size: int = 16
     optimizer: str = "adamw"
     lr: float = 0.016
+    lr_base_batch: int | None = 512
     momentum: float = 0.9
     weight_decay: float = 0.05
+    schedule: str = "project"
     warmup_epochs: int = 5
+    warmup_lr: float = 0.0
+    min_lr: float = 0.0
     label_smoothing: float = 0.1
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
+    transform: str = "tensor"
     crop_scale_min: float = 0.5
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool | None = None
+    vflip: bool = False
+    color_jitter: float = 0.0
+    auto_augment: str | None = None
+    interpolation: str = "bilinear"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    re_prob: float = 0.0
+    re_mode: str = "pixel"
+    re_count: int = 1
+    drop_path_rate: float = 0.0
+    precision: str = "fp32"
     image_size: int | None = None
     seed: int = 0
     data_root: str | None = None
@@ -81,6 +114,12 @@ class FinetuneConfig:
         if not 0 <= self.weight_decay <= 10:
             raise ValueError(f"weight_decay={self.weight_decay} is out of range: must be in "
                              "[0, 10]")
+        if self.lr_base_batch is not None:
+            check_int("lr_base_batch", self.lr_base_batch, 1, 1_048_576)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_float("warmup_lr", self.warmup_lr, 0, 100)
+        check_float("min_lr", self.min_lr, 0, 100)
+        check_augment_fields(self)
         check_int("warmup_epochs", self.warmup_epochs, 0)
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} is out of range: must be in "
@@ -99,16 +138,39 @@ class FinetuneConfig:
         check_choice("device", self.device, _DEVICES)
 
     @property
+    def lr_scale(self) -> float:
+        return 1.0 if self.lr_base_batch is None else self.batch_size / self.lr_base_batch
+
+    @property
     def effective_lr(self) -> float:
-        """The peak learning rate after the linear scaling rule (lr x batch_size / 512)."""
-        return self.lr * self.batch_size / 512
+        """The peak learning rate after the linear scaling rule (lr x batch / lr_base_batch)."""
+        return self.lr * self.lr_scale
+
+    @property
+    def effective_min_lr(self) -> float:
+        return self.min_lr * self.lr_scale
+
+    @property
+    def effective_warmup_lr(self) -> float:
+        return self.warmup_lr * self.lr_scale
+
+    @property
+    def crop_scale(self) -> tuple[float, float]:
+        return (self.crop_scale_min, 1.0)
+
+    @property
+    def uses_mixup(self) -> bool:
+        return self.mixup_prob > 0 and (self.mixup_alpha > 0 or self.cutmix_alpha > 0)
 
     @property
     def uses_hflip(self) -> bool:
         return self.dataset not in _NO_HFLIP_DATASETS if self.hflip is None else self.hflip
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        for name in ("crop_ratio", "mean", "std"):
+            data[name] = list(data[name])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> FinetuneConfig:
@@ -117,15 +179,19 @@ class FinetuneConfig:
         if unknown:
             raise ValueError(f"unknown finetune keys {', '.join(unknown)}: allowed keys are "
                              f"{', '.join(allowed)}")
+        data = dict(data)
+        for name in ("crop_ratio", "mean", "std"):
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
         return cls(**data)
 
     @classmethod
     def gpu_reference(cls, dataset: str = "cifar100", **changes: object) -> FinetuneConfig:
-        """The FDSL papers' fine-tuning recipe (224 px, SGD, long schedule, all images)."""
-        recipe = dict(dataset=dataset, shots=None, epochs=1000, batch_size=512,
-                      optimizer="sgd", lr=0.01, weight_decay=1e-4, warmup_epochs=10,
-                      crop_scale_min=0.08, image_size=224)
-        return cls(**{**recipe, **changes})
+        """The 1p-frac reference fine-tuning (`fdsl_ray.train.recipes`, "1p-frac") on
+        `dataset`, with `changes`."""
+        from fdsl_ray.train.recipes import get_recipe
+
+        return get_recipe("1p-frac").finetune_config(dataset=dataset, **changes)
 
 
 @dataclass(frozen=True)
@@ -179,9 +245,11 @@ def _device(config: FinetuneConfig) -> torch.device:
 
 @torch.no_grad()
 def _predict(network: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
-             size: int, device: torch.device) -> torch.Tensor:
+             size: int, device: torch.device,
+             normalise: Callable[[torch.Tensor], torch.Tensor] = lambda batch: batch,
+             ) -> torch.Tensor:
     outputs = [
-        network(to_model_input(chunk.to(device), size)).cpu()
+        network(normalise(to_model_input(chunk.to(device), size))).float().cpu()
         for chunk in images.split(_EVAL_BATCH)
     ]
     return torch.cat(outputs)
@@ -194,17 +262,21 @@ def _top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def _train_epochs(
     config: FinetuneConfig,
     trainable: torch.nn.Module,
-    step_fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]],
+    step_fn: Callable[[torch.Tensor, torch.Generator, int], tuple[torch.Tensor, torch.Tensor]],
     labels: torch.Tensor,
     generator: torch.Generator,
     on_epoch: Callable[[dict], None] | None,
 ) -> list[dict]:
-    """The loop shared by both modes: `step_fn(indices, generator)` returns (loss, logits)."""
+    """The loop shared by both modes: `step_fn(indices, generator, epoch)` returns
+    (loss, logits)."""
     optimizer = timm.optim.create_optimizer_v2(
         trainable, opt=config.optimizer, lr=config.effective_lr,
         weight_decay=config.weight_decay, momentum=config.momentum,
     )
     steps_per_epoch = math.ceil(len(labels) / config.batch_size)
+    # fp16 autocast needs loss scaling (the references' NativeScaler); nothing else does.
+    scaler = torch.amp.GradScaler(
+        "cuda", enabled=config.precision == "fp16" and _device(config).type == "cuda")
     history = []
     step = 0
     for epoch in range(config.epochs):
@@ -214,10 +286,11 @@ def _train_epochs(
             lr = warmup_cosine_lr(config, step, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, logits = step_fn(indices, generator)
+            loss, logits = step_fn(indices, generator, epoch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             loss_sum += loss.item() * len(indices)
             correct += int((logits.argmax(dim=1).cpu() == labels[indices]).sum())
             step += 1
@@ -239,20 +312,59 @@ def _finetune_full(
     device: torch.device, generator: torch.Generator, on_epoch: Callable[[dict], None] | None,
 ) -> tuple[list[dict], float]:
     hflip = config.uses_hflip
+    timm_augment = None
+    if config.transform == "timm":
+        timm_augment = TimmAugment(timm_transform_kwargs(config, size), config.seed)
+    mixup = Mixup(**timm_mixup_kwargs(config, data.num_classes)) if config.uses_mixup else None
+    autocast = _autocast(config, device)
 
-    def step(indices: torch.Tensor, step_generator: torch.Generator):
-        batch = to_model_input(data.train_images[indices].to(device))
-        batch = random_resized_crop(batch, size, (config.crop_scale_min, 1.0), hflip=hflip,
-                                    vflip=False, generator=step_generator,
-                                    padding_mode="border")
-        logits = network(batch)
+    def step(indices: torch.Tensor, step_generator: torch.Generator, epoch: int):
+        if timm_augment is not None:
+            epochs = np.full(len(indices), epoch)
+            batch = timm_augment(data.train_images[indices].numpy(), indices.numpy(),
+                                 np.zeros(len(indices), dtype=np.int64), epochs).to(device)
+        else:
+            batch = to_model_input(data.train_images[indices].to(device))
+            batch = random_resized_crop(batch, size, config.crop_scale, hflip=hflip,
+                                        vflip=config.vflip, generator=step_generator,
+                                        padding_mode="border")
         target = data.train_labels[indices].to(device)
-        return F.cross_entropy(logits, target, label_smoothing=config.label_smoothing), logits
+        if mixup is not None and len(indices) % 2 == 0:
+            batch, soft = mixup(batch, target)
+            with autocast:
+                logits = network(batch)
+            return SoftTargetCrossEntropy()(logits.float(), soft), logits
+        with autocast:
+            logits = network(batch)
+        return F.cross_entropy(logits.float(), target,
+                               label_smoothing=config.label_smoothing), logits
 
     network.train()
     history = _train_epochs(config, network, step, data.train_labels, generator, on_epoch)
     network.eval()
-    return history, _top1(_predict(network, data.test_images, size, device), data.test_labels)
+    logits = _predict(network, data.test_images, size, device, _normalizer(config))
+    return history, _top1(logits, data.test_labels)
+
+
+def _autocast(config: FinetuneConfig, device: torch.device) -> torch.autocast:
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    return torch.autocast("cuda", dtype=dtype or torch.float32,
+                          enabled=device.type == "cuda" and dtype is not None)
+
+
+def _normalizer(config: FinetuneConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Held-out images normalised as the training transform does: to_model_input gives
+    mean = std = 0.5; a timm recipe's own mean/std (ImageNet's) replaces it."""
+    if config.transform != "timm":
+        return lambda batch: batch
+    mean = torch.tensor(config.mean).view(1, 3, 1, 1)
+    std = torch.tensor(config.std).view(1, 3, 1, 1)
+
+    def normalise(batch: torch.Tensor) -> torch.Tensor:
+        unit = batch * 0.5 + 0.5
+        return (unit - mean.to(batch.device)) / std.to(batch.device)
+
+    return normalise
 
 
 def _finetune_linear(
@@ -270,15 +382,16 @@ def _finetune_linear(
     def features(batch: torch.Tensor) -> torch.Tensor:
         return network.forward_head(network.forward_features(batch), pre_logits=True)
 
-    train_features = _predict(features, data.train_images, size, device).to(device)
-    test_features = _predict(features, data.test_images, size, device).to(device)
+    normalise = _normalizer(config)
+    train_features = _predict(features, data.train_images, size, device, normalise).to(device)
+    test_features = _predict(features, data.test_images, size, device, normalise).to(device)
     mean, std = train_features.mean(dim=0), train_features.std(dim=0, unbiased=False) + 1e-6
     train_features = (train_features - mean) / std
     test_features = (test_features - mean) / std
     head = network.get_classifier()
     head.requires_grad_(True)
 
-    def step(indices: torch.Tensor, step_generator: torch.Generator):
+    def step(indices: torch.Tensor, step_generator: torch.Generator, epoch: int):
         logits = head(train_features[indices.to(device)])
         target = data.train_labels[indices].to(device)
         return F.cross_entropy(logits, target, label_smoothing=config.label_smoothing), logits
@@ -315,7 +428,8 @@ def finetune(
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        network = _build_model(weights, spec, data.num_classes).to(device)
+        network = _build_model(weights, spec, data.num_classes)
+        network = set_drop_path(network, config.drop_path_rate).to(device)
     generator = torch.Generator().manual_seed(config.seed)
     run = _finetune_full if config.mode == "full" else _finetune_linear
     history, top1 = run(config, network, data, spec.resolved_img_size, device, generator,

@@ -145,3 +145,16 @@ def create_vit(spec: ModelSpec, num_classes: int) -> torch.nn.Module:
     return timm.create_model(
         spec.name, pretrained=False, num_classes=num_classes, in_chans=3, **spec.overrides()
     )
+
+
+def set_drop_path(network: torch.nn.Module, rate: float) -> torch.nn.Module:
+    """Stochastic depth as timm's `drop_path_rate` gives it (linear from 0 to `rate` over the
+    blocks), set on a built ViT so that pre-trained and scratch models get it alike."""
+    from timm.layers import DropPath
+
+    blocks = list(network.blocks)
+    for index, block in enumerate(blocks):
+        prob = rate * index / max(1, len(blocks) - 1)
+        for name in ("drop_path1", "drop_path2"):
+            setattr(block, name, DropPath(prob) if prob > 0 else torch.nn.Identity())
+    return network

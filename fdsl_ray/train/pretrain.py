@@ -30,78 +30,117 @@ from timm.loss import SoftTargetCrossEntropy
 
 from fdsl_ray import storage
 from fdsl_ray.formulas import create_generator
-from fdsl_ray.formulas.validation import check_float, check_int
-from fdsl_ray.train.augment import random_resized_crop
+from fdsl_ray.formulas.validation import check_choice, check_float, check_int
+from fdsl_ray.train.augment import (
+    TUPLE_FIELDS,
+    TimmAugmentActor,
+    check_augment_fields,
+    check_pair,
+    random_resized_crop,
+    timm_mixup_kwargs,
+    timm_transform_kwargs,
+)
 from fdsl_ray.train.export import export_pretrained
-from fdsl_ray.train.models import ModelSpec, create_vit
+from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
-from fdsl_ray.train.schedule import warmup_cosine_lr
+from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
+from fdsl_ray.train.schedule import steps_per_epoch as schedule_steps
 
 _STATE_FILE = "state.pt"
 _RESULT_FILE = "result.json"
 _RUN_FILE = "pretrain_run.json"
 _EXPORT_DIR = "pretrained"
+_CPUS_PER_AUGMENT_ACTOR = 1.0
+_AUGMENT_BATCH = 32
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """One pre-training recipe. `batch_size` is global (split over workers); `lr` is the base
-    lr for batch 512, scaled by batch_size / 512 as in the FDSL references.
+    """One pre-training recipe. `batch_size` is global (split over workers); `lr`, `min_lr`
+    and `warmup_lr` are scaled by batch_size / lr_base_batch (1p-frac train/main.py:188-190);
+    `lr_base_batch` None uses them as given (the CVPR 2022 and VisualAtom timm scripts).
 
-    The defaults are the CPU recipe (`cpu_default()`): the 4-block 32 px `cpu_small` ViT, AdamW,
-    a short cosine schedule, flips but no crops and no mixup. It is the recipe of
-    benchmarks/transfer.py, chosen by measurement on 32 px point-mode fractals: with crops
-    (area >= 1/4) or 3x3 patches the loss stayed at chance for hundreds of steps, and a
-    pre-training that learns nothing fine-tunes worse than scratch. `gpu_reference()` is the
-    1p-frac reference recipe (ViT-Tiny, 224 px, mixup 0.8 / cutmix 1.0, crops from 8 %).
-    Colour jitter, RandAugment and random erasing of the reference are not applied: the
-    synthetic images are grayscale line drawings.
+    The defaults are the CPU recipe (`cpu_default()`, registry name "cpu"): the 4-block 32 px
+    `cpu_small` ViT, AdamW, a short cosine schedule, flips but no crops and no mixup, on the
+    project's batched tensor augmentation. It is the recipe of benchmarks/transfer.py, chosen
+    by measurement on 32 px point-mode fractals: with crops (area >= 1/4) or 3x3 patches the
+    loss stayed at chance for hundreds of steps, and a pre-training that learns nothing
+    fine-tunes worse than scratch. The references' recipes are in fdsl_ray.train.recipes
+    (`get_recipe("1p-frac")`, ...): timm's create_transform and Mixup with their arguments.
+
+    `transform` "timm" runs create_transform (crop_scale, crop_ratio, hflip/vflip as p = 0.5,
+    color_jitter, auto_augment, interpolation, mean/std, re_*) in `num_augment_actors` Ray
+    Data actors; "tensor" crops and flips on the device (bilinear, mean = std = 0.5) and ignores
+    those timm-only fields. `fresh_instances` False (the default) is the references' fixed set:
+    instance ids 0..images_per_category-1 every epoch. `precision` applies on CUDA only.
     """
 
     model: str = "cpu_small"
     epochs: int = 20
     batch_size: int = 64
     lr: float = 0.008
+    lr_base_batch: int | None = 512
     weight_decay: float = 0.05
+    schedule: str = "project"
     warmup_epochs: int = 1
+    warmup_steps: int | None = None
+    warmup_lr: float = 0.0
+    min_lr: float = 0.0
     label_smoothing: float = 0.1
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     mixup_prob: float = 1.0
     mixup_switch_prob: float = 0.5
+    transform: str = "tensor"
     crop_scale: tuple[float, float] = (1.0, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool = True
     vflip: bool = True
+    color_jitter: float = 0.0
+    auto_augment: str | None = None
+    interpolation: str = "bilinear"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    re_prob: float = 0.0
+    re_mode: str = "pixel"
+    re_count: int = 1
+    drop_path_rate: float = 0.0
+    precision: str = "bf16"
     shuffle_buffer: int = 1024
     num_workers: int = 1
     use_gpu: bool = False
     cpus_per_worker: float = 1.0
     num_data_actors: int = 1
     cpus_per_data_actor: float = 1.0
+    num_augment_actors: int = 1
     fresh_instances: bool = False
     seed: int = 0
     max_failures: int = 1
 
     def __post_init__(self) -> None:
         ModelSpec.named(self.model)
-        check_int("epochs", self.epochs, 1, 1_000_000)
+        check_int("epochs", self.epochs, 1, 100_000_000)
         check_int("batch_size", self.batch_size, 1, 1_048_576)
         check_float("lr", self.lr, 0, 100, low_open=True)
+        if self.lr_base_batch is not None:
+            check_int("lr_base_batch", self.lr_base_batch, 1, 1_048_576)
         check_float("weight_decay", self.weight_decay, 0, 10)
+        check_choice("schedule", self.schedule, SCHEDULES)
         check_int("warmup_epochs", self.warmup_epochs, 0)
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} is out of range: must be in "
                              f"[0, epochs={self.epochs})")
+        if self.warmup_steps is not None:
+            check_int("warmup_steps", self.warmup_steps, 0)
+            if self.schedule != "timm_step":
+                raise ValueError(f"warmup_steps={self.warmup_steps} needs schedule='timm_step' "
+                                 f"(schedule={self.schedule!r} warms up over warmup_epochs)")
+        check_float("warmup_lr", self.warmup_lr, 0, 100)
+        check_float("min_lr", self.min_lr, 0, 100)
         check_float("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
-        check_float("mixup_alpha", self.mixup_alpha, 0, 100)
-        check_float("cutmix_alpha", self.cutmix_alpha, 0, 100)
-        check_float("mixup_prob", self.mixup_prob, 0, 1)
-        check_float("mixup_switch_prob", self.mixup_switch_prob, 0, 1)
-        if (not isinstance(self.crop_scale, tuple) or len(self.crop_scale) != 2
-                or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1):
-            raise ValueError(f"crop_scale={self.crop_scale!r} is out of range: must be a pair "
-                             "(low, high) with 0 < low <= high <= 1")
-        for name in ("hflip", "vflip", "use_gpu", "fresh_instances"):
+        check_augment_fields(self)
+        check_pair("crop_scale", self.crop_scale, 1.0)
+        for name in ("hflip", "use_gpu", "fresh_instances"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
         check_int("shuffle_buffer", self.shuffle_buffer, 0)
@@ -109,6 +148,7 @@ class PretrainConfig:
         check_float("cpus_per_worker", self.cpus_per_worker, 0, 1024)
         check_int("num_data_actors", self.num_data_actors, 1, 4096)
         check_float("cpus_per_data_actor", self.cpus_per_data_actor, 0, 1024, low_open=True)
+        check_int("num_augment_actors", self.num_augment_actors, 1, 4096)
         check_int("seed", self.seed, 0, 2**31 - 1)
         check_int("max_failures", self.max_failures, -1)
         if self.batch_size % self.num_workers:
@@ -119,9 +159,25 @@ class PretrainConfig:
                              "per worker: mixup/cutmix needs an even number")
 
     @property
+    def lr_scale(self) -> float:
+        return 1.0 if self.lr_base_batch is None else self.batch_size / self.lr_base_batch
+
+    @property
     def effective_lr(self) -> float:
-        """The peak learning rate after the linear scaling rule (lr x batch_size / 512)."""
-        return self.lr * self.batch_size / 512
+        """The peak learning rate after the linear scaling rule (lr x batch / lr_base_batch)."""
+        return self.lr * self.lr_scale
+
+    @property
+    def effective_min_lr(self) -> float:
+        return self.min_lr * self.lr_scale
+
+    @property
+    def effective_warmup_lr(self) -> float:
+        return self.warmup_lr * self.lr_scale
+
+    @property
+    def uses_hflip(self) -> bool:
+        return self.hflip
 
     @property
     def worker_batch_size(self) -> int:
@@ -133,7 +189,8 @@ class PretrainConfig:
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
-        data["crop_scale"] = list(self.crop_scale)
+        for name in TUPLE_FIELDS:
+            data[name] = list(data[name])
         return data
 
     @classmethod
@@ -144,8 +201,9 @@ class PretrainConfig:
             raise ValueError(f"unknown pretrain keys {', '.join(unknown)}: allowed keys are "
                              f"{', '.join(allowed)}")
         data = dict(data)
-        if isinstance(data.get("crop_scale"), list):
-            data["crop_scale"] = tuple(data["crop_scale"])
+        for name in TUPLE_FIELDS:
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
         return cls(**data)
 
     @classmethod
@@ -155,20 +213,10 @@ class PretrainConfig:
 
     @classmethod
     def gpu_reference(cls, **changes: object) -> PretrainConfig:
-        """The 1p-frac reference: ViT-Tiny 224 px, batch 256, AdamW 1e-3 x batch/512, wd 0.05,
-        5 warm-up epochs, crops (0.08, 1), h- and v-flips, mixup 0.8, cutmix 1.0, smoothing 0.1,
-        bf16 on one GPU fed by 12 data actors, fresh instances every epoch.
+        """The 1p-frac reference recipe (`fdsl_ray.train.recipes`, "1p-frac"), with `changes`."""
+        from fdsl_ray.train.recipes import get_recipe
 
-        The reference ran about 240k iterations; an epoch here is one pass over
-        num_categories x images_per_category images, so set `epochs` to
-        240_000 x 256 / that count for the full schedule (the default 300 is a short one).
-        """
-        recipe = dict(model="vit_tiny_patch16_224", epochs=300, batch_size=256, lr=1e-3,
-                      weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1, mixup_alpha=0.8,
-                      cutmix_alpha=1.0, crop_scale=(0.08, 1.0), hflip=True, vflip=True,
-                      shuffle_buffer=4096, num_workers=1, use_gpu=True, cpus_per_worker=2.0,
-                      num_data_actors=12, cpus_per_data_actor=1.0, fresh_instances=True)
-        return cls(**{**recipe, **changes})
+        return get_recipe("1p-frac").pretrain_config(**changes)
 
 
 @dataclass
@@ -225,7 +273,7 @@ def _train_loop(loop_config: dict) -> None:
     size = spec.resolved_img_size
 
     torch.manual_seed(config.seed)
-    network = create_vit(spec, num_classes)
+    network = set_drop_path(create_vit(spec, num_classes), config.drop_path_rate)
     state = None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
@@ -244,10 +292,12 @@ def _train_loop(loop_config: dict) -> None:
 
     mixup = None
     if config.uses_mixup:
-        mixup = Mixup(mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha,
-                      prob=config.mixup_prob, switch_prob=config.mixup_switch_prob,
-                      label_smoothing=config.label_smoothing, num_classes=num_classes)
+        mixup = Mixup(**timm_mixup_kwargs(config, num_classes))
     soft_loss = SoftTargetCrossEntropy()
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    use_autocast = device.type == "cuda" and autocast_dtype is not None
+    # fp16 needs loss scaling (the references' NativeScaler); bf16 and fp32 do not.
+    scaler = torch.amp.GradScaler("cuda", enabled=use_autocast and config.precision == "fp16")
     batches = _batch_stream(ray.train.get_dataset_shard("train"), config, plan, start_epoch)
 
     for epoch in range(start_epoch, config.epochs):
@@ -265,9 +315,13 @@ def _train_loop(loop_config: dict) -> None:
             batch = next(batches)
             stall += time.perf_counter() - waiting
             labels = batch["label"].to(device, non_blocking=True)
-            images = to_model_input(batch["image"].to(device, non_blocking=True))
-            images = random_resized_crop(images, size, config.crop_scale, hflip=config.hflip,
-                                         vflip=config.vflip, generator=generator)
+            if config.transform == "timm":
+                images = batch["input"].to(device, non_blocking=True)
+            else:
+                images = to_model_input(batch["image"].to(device, non_blocking=True))
+                images = random_resized_crop(images, size, config.crop_scale,
+                                             hflip=config.hflip, vflip=config.vflip,
+                                             generator=generator)
             if mixup is not None:
                 images, targets = mixup(images, labels)
             else:
@@ -277,12 +331,14 @@ def _train_loop(loop_config: dict) -> None:
             lr = warmup_cosine_lr(config, epoch * steps_per_epoch + step, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.autocast("cuda", dtype=autocast_dtype or torch.float32,
+                                enabled=use_autocast):
                 logits = model(images)
                 loss = soft_loss(logits, targets)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             loss_sum += loss.detach()
             correct += (logits.argmax(dim=1) == labels).sum()
         seen = steps_per_epoch * config.worker_batch_size
@@ -321,9 +377,12 @@ def _plan(generator: dict, config: PretrainConfig, streaming: bool) -> tuple[dic
     """
     if not isinstance(generator, dict) or "name" not in generator:
         raise ValueError(f"generator must be a config dict with a 'name' key, got {generator!r}")
+    if config.transform == "timm" and not streaming:
+        raise ValueError("transform='timm' needs the stream (store_root=None): a store is read "
+                         "once per epoch without the epoch, so its augmentation would repeat")
     settings = create_generator(**generator)
     images = settings.num_classes * settings.config["images_per_category"]
-    steps_per_epoch = images // config.num_workers // config.worker_batch_size
+    steps_per_epoch = schedule_steps(images, config.batch_size, config.num_workers)
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size={config.batch_size} is out of range: an epoch has {images} "
                          f"images over {config.num_workers} worker(s), so batch_size must be <= "
@@ -339,6 +398,8 @@ def required_cpus(config: PretrainConfig, streaming: bool) -> float:
     need = config.num_workers * config.cpus_per_worker
     if streaming:
         need += config.num_data_actors * config.cpus_per_data_actor + 1
+        if config.transform == "timm":
+            need += config.num_augment_actors * _CPUS_PER_AUGMENT_ACTOR
     return need
 
 
@@ -372,14 +433,27 @@ def _check_resources(config: PretrainConfig, streaming: bool) -> None:
 
 
 def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
+    """Rendered rows, and for transform="timm" a second actor pool that augments them."""
     from fdsl_ray.data import ensure_store, read_store, synthetic_dataset
 
     if store_root is not None:
         return read_store(ensure_store(generator, store_root))
-    return synthetic_dataset(
+    rendered = synthetic_dataset(
         generator, epochs=config.epochs,
         fresh_instances=config.fresh_instances, num_actors=config.num_data_actors,
         cpus_per_actor=config.cpus_per_data_actor,
+    )
+    if config.transform != "timm":
+        return rendered
+    size = ModelSpec.named(config.model).resolved_img_size
+    return rendered.map_batches(
+        TimmAugmentActor,
+        compute=ray.data.ActorPoolStrategy(size=config.num_augment_actors),
+        num_cpus=_CPUS_PER_AUGMENT_ACTOR,
+        batch_size=_AUGMENT_BATCH,
+        batch_format="numpy",
+        fn_constructor_kwargs={"kwargs": timm_transform_kwargs(config, size),
+                               "seed": config.seed},
     )
 
 
