@@ -5,13 +5,14 @@ fine-tunes it with `finetune()` (its CPU defaults: digits, 10 shots, 50 epochs) 
 seeds, and does the same from a random init (scratch). Prints a markdown table and whether
 onepfrac Delta=0.1 beats scratch by >= 20 points and by more than 2 standard deviations.
 
-At 32 px the fractals are drawn in point mode (`--patch` restores the 3x3 patches): a patch
-is a tenth of the image's width there, so the random masks bury the shape in noise and the
-loss stayed at chance on CPU (README, "Transfer"). The pre-training recipe is
-`PretrainConfig.cpu_default()` over 40 epochs (600 steps) with 3 warm-up epochs.
+The images are the reference-parity ones (each generator's defaults: 3x3 patches and 100k
+points drawn at 512 px for the IFS formulas, area-resized to 32 px); `--point-mode` draws
+onepfrac and fractaldb one pixel per point instead (the earlier CPU choice, with
+`--n-points 20000`). The pre-training recipe is `PretrainConfig.cpu_default()` over 40
+epochs (600 steps) with 3 warm-up epochs.
 
     python benchmarks/transfer.py                       # scratch, Delta 0.1, Delta 0.01
-    python benchmarks/transfer.py --generators onepfrac:0.1,onepfrac:0.01,fractaldb,rcdb
+    python benchmarks/transfer.py --generators fractaldb,rcdb,exfractaldb
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ def _generator(column: str, args: argparse.Namespace) -> dict:
     """'onepfrac:0.1' -> onepfrac with delta 0.1; other names take their own defaults."""
     name, _, delta = column.partition(":")
     generator = dict(name=name, image_size=args.image_size, num_categories=args.categories,
-                     images_per_category=args.images_per_category, n_points=args.n_points)
+                     images_per_category=args.images_per_category)
     if delta:
         generator["delta"] = float(delta)
     if name in ("onepfrac", "fractaldb"):
-        generator["patch"] = args.patch
-    if name == "rcdb":
-        generator.pop("n_points")
+        if args.point_mode:
+            generator["patch"] = False
+        if args.n_points is not None:
+            generator["n_points"] = args.n_points
     return generator
 
 
@@ -68,9 +70,10 @@ def main() -> int:
     parser.add_argument("--categories", type=int, default=100)
     parser.add_argument("--images-per-category", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--n-points", type=int, default=20_000)
-    parser.add_argument("--patch", action="store_true",
-                        help="3x3 patch mode for onepfrac/fractaldb (default: point mode)")
+    parser.add_argument("--n-points", type=int, default=None,
+                        help="points for onepfrac/fractaldb (default: theirs, 100,000)")
+    parser.add_argument("--point-mode", action="store_true",
+                        help="onepfrac/fractaldb one pixel per point (default: 3x3 patches)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=PretrainConfig.lr)

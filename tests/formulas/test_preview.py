@@ -64,3 +64,12 @@ def test_more_categories_than_the_generator_has(tmp_path, capsys):
 def test_grid_rejects_mismatched_labels():
     with pytest.raises(ValueError, match="1 row and 2 column labels for a 2 x 2 grid"):
         build_grid(np.zeros((2, 2, 8, 8), np.uint8), ["a"], ["0", "1"], "t")
+
+
+def test_preview_takes_a_published_preset(tmp_path, capsys):
+    out = tmp_path / "preset.png"
+    status = main(["preview", "1p-frac", "--image-size", "32", "--num-categories", "3",
+                   "--n-points", "2000", "--out", str(out), "--categories", "2",
+                   "--instances", "2"])
+    assert status == 0 and out.is_file()
+    assert "1p-frac" in capsys.readouterr().out

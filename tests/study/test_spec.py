@@ -144,3 +144,17 @@ def test_a_budget_in_images_sets_epochs_from_the_data_set_size():
     assert spec.pretrain_config({"images_per_category": 250}).epochs == 2  # warm-up + 1
     with pytest.raises(ValueError, match="pretrain_images and a searched 'epochs'"):
         make(space={"epochs": {"type": "int", "low": 2, "high": 4}}, pretrain_images=10)
+
+
+def test_a_published_preset_is_a_generator_name():
+    spec = make(generator={"name": "fractaldb-1k", "num_categories": 4, "image_size": 16,
+                           "images_per_category": 2},
+                space={"num_categories": {"type": "int", "low": 2, "high": 4}})
+    assert spec.synthetic_images({"num_categories": 3}) == 6
+    assert spec.generator_params() == ["num_categories"]
+    with pytest.raises(ValueError, match=r"fractaldb-1k: unknown config key\(s\) delta"):
+        make(generator={"name": "fractaldb-1k", "delta": 0.1},
+             space={"num_categories": {"type": "int", "low": 2, "high": 4}})
+    joint = make(space={"generator": {"type": "categorical", "choices": ["onepfrac", "1p-frac"]},
+                        "delta": {"type": "float", "low": 0.01, "high": 0.4}})
+    assert joint.generator_names == ["onepfrac", "1p-frac"]
