@@ -35,8 +35,7 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
     return StudySpec(
         name="delta-sweep",
         recipe="1p-frac",
-        generator={"name": "onepfrac", "image_size": 512, "n_points": 100_000,
-                   "num_categories": 1000, "images_per_category": 1},
+        generator={"name": "1p-frac", "image_size": 512},  # the preset, kept at 512 px
         space={"delta": {"type": "categorical", "choices": DELTAS}},
         sampler="grid",
         num_samples=num_samples or len(DELTAS),
