@@ -2,7 +2,7 @@
 
 What the reference does, masora1030/CVPR2023-FDSL-on-VisualAtom at de80c69,
 `visual_atomic_renderer/render_VisualAtom.py` (":n" below; README: noise 1.2.2, PIL 9.0.0) with
-the release arguments of `make_VisualAtom.sh:11-15` (which differ from the argparse defaults
+the release arguments of `make_VisualAtom.sh:11-16` (which differ from the argparse defaults
 :19-31 in perlin_min 0, line_width 0.1, radius_min 10), and what this module matches:
 
 - Per category (:61-75): vertices v = randint(200, 1000), orbits (lines) randint(1, 200),
@@ -10,7 +10,7 @@ the release arguments of `make_VisualAtom.sh:11-15` (which differ from the argpa
   start radius r0 = randint(10, 10 + 50), frequency n1 = randint(0, 20), then n2 = randint(0, 20)
   redrawn until n2 != n1, except that n1 = 0 accepts the first n2 (:67-72: so n1 = n2 = 0 happens,
   1 in 441), oval rates U(1, 2) on x and on y. Radius and oval rates belong to the category.
-- Per instance: the centre ((512 + randint(-512, 512)) / 2 on y, then on x, :76-77, :128-129);
+- Per instance: the centre ((512 + randint(-512, 512)) / 2 on y, then on x, :76-77, :127-128);
   the first instance takes the category's draws and each later one redraws them, so the centre
   is independent per instance, as here.
 - Canvas RGB 512 x 512, black (:85); the channels are always equal, so it is a gray image.
