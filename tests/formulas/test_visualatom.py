@@ -33,7 +33,7 @@ def test_registered_with_the_release_defaults():
     config = create_generator("visualatom").config
     assert (config["image_size"], config["render_size"], config["num_categories"],
             config["images_per_category"]) == (512, 512, 1000, 1000)
-    # make_VisualAtom.sh:13-15
+    # make_VisualAtom.sh:13-16
     assert (config["min_vertices"], config["max_vertices"], config["max_orbits"],
             config["min_noise"], config["max_line_width"], config["min_radius"],
             config["max_frequency"]) == (200, 1000, 200, 0.0, 0.1, 10, 20)
