@@ -11,7 +11,7 @@ from fdsl_ray.study.script import study_main
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.train import FinetuneConfig, PretrainConfig
 
-GENERATORS = ["onepfrac", "fractaldb", "rcdb", "exfractaldb"]
+GENERATORS = ["onepfrac", "fractaldb", "rcdb", "exfractaldb", "visualatom", "ofdb-1k"]
 PRETRAIN_IMAGES = 240_000 * 256
 
 

@@ -65,6 +65,36 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
             "as exfractaldb-1k with 21,000 categories (exe_scripts/exe_exfractaldb_21k.sh:3)",
             num_categories=21_000, images_per_category=1740, n_points=9999, image_size=224,
             render_size=224, variance_threshold=0.05),
+    _preset("ofdb-1k", "fractaldb",
+            "ryoo-nakamura/OFDB 2d-ofdb-generator/exe_parallel.sh:3-9 (1,000 categories, fill "
+            "rate 0.2, weights_0.4.csv, 362 px, 100k search points, 200k render points, "
+            "patch_gray); fractal_renderer/make_2dofdb.py:40, 72 (one render of the first "
+            "weight row, a x 0.2) and ifs_function.py:170-171 (flip 0 only): FractalDB's "
+            "instance 0",
+            num_categories=1000, **{**_FRACTALDB_RELEASE, "images_per_category": 1}),
+    _preset("ofdb-21k", "fractaldb",
+            "as ofdb-1k with 21,000 categories (2D-OFDB-21k, OFDB README.md:14-18)",
+            num_categories=21_000, **{**_FRACTALDB_RELEASE, "images_per_category": 1}),
+    _preset("3d-ofdb-1k", "exfractaldb",
+            "ryoo-nakamura/OFDB 3d-ofdb-generator/3d-ofdb_render.sh:3-4, 27 (variance 0.05, "
+            "1,000 categories, 12 views), 3dfractal_render/instance.py:73-75, 92 (the first "
+            "row of weights_ins145.csv only), image_render/render1view.py:26-28 (224 px): "
+            "ExFractalDB's cloud 0 from its 12 views; the trainer reads one view per epoch "
+            "(3d-ofdb-generator/README.md)",
+            num_categories=1000, images_per_category=12, clouds=1, n_points=9999,
+            image_size=224, render_size=224, variance_threshold=0.05),
+    _preset("3d-ofdb-21k", "exfractaldb",
+            "as 3d-ofdb-1k with 21,000 categories (3D-OFDB-21k, OFDB README.md:14-18)",
+            num_categories=21_000, images_per_category=12, clouds=1, n_points=9999,
+            image_size=224, render_size=224, variance_threshold=0.05),
+    _preset("visualatom-1k", "visualatom",
+            "masora1030/CVPR2023-FDSL-on-VisualAtom visual_atomic_renderer/make_VisualAtom.sh"
+            ":11-16 (1,000 categories x 1,000 instances; the release ranges are the generator's "
+            "defaults), render_VisualAtom.py:15 (512 px)",
+            num_categories=1000, images_per_category=1000, image_size=512, render_size=512),
+    _preset("visualatom-21k", "visualatom",
+            "as visualatom-1k with 21,000 categories (scripts/pretrain.sh:11, CLASSES=21000)",
+            num_categories=21_000, images_per_category=1000, image_size=512, render_size=512),
     _preset("rcdb-1k", "rcdb",
             "masora1030/CVPR2022-Pretrained-ViT-PyTorch exe_scripts/exe_rcdb_1k.sh:2-3 "
             "(CLASSES=1000, INSTANCES=1000), rcdb_render/RCDB_render.sh:2-3, make_rcdb.py:14 "

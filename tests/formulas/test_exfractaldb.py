@@ -103,6 +103,21 @@ def test_instance_ids_map_to_cloud_and_view():
     assert abs(azimuths[2] - 30) <= np.pi and azimuths[2] != azimuths[0]
 
 
+def test_clouds_keeps_the_first_rows_and_cycles_the_views():
+    # 3D-OFDB (clouds=1): instance i is cloud 0 (a x 0.4) from view i % 12
+    ofdb, full = tiny(clouds=1, jitter_degrees=0.0), tiny(jitter_degrees=0.0)
+    labels = np.zeros(13, dtype=np.int64)
+    views = np.arange(13)
+    np.testing.assert_allclose(np.degrees(ofdb.azimuths(labels, views)) % 360,
+                               (30 + 30 * views) % 360, atol=1e-9)
+    np.testing.assert_array_equal(ofdb.render(labels, views),
+                                  full.render(labels, views * CLOUDS_PER_CATEGORY))
+    assert CLOUD_WEIGHTS[0] == (0, 0.4)
+    two = tiny(clouds=2, jitter_degrees=0.0)
+    np.testing.assert_array_equal(two.render(labels[:4], np.arange(4)), full.render(
+        labels[:4], np.array([0, 1, CLOUDS_PER_CATEGORY, CLOUDS_PER_CATEGORY + 1])))
+
+
 def test_config_round_trip():
     generator = tiny(patch=True, variance_threshold=0.08, seed=7)
     rebuilt = create_generator(**generator.config)
@@ -118,6 +133,7 @@ def test_config_round_trip():
     ({"min_maps": 0}, r"min_maps=0 is out of range: must be in \[1, 32\]"),
     ({"fov_degrees": 0}, r"fov_degrees=0 is out of range"),
     ({"patch": "yes"}, r"patch='yes' must be true or false"),
+    ({"clouds": 0}, r"clouds=0 is out of range: must be in \[1, 145\]"),
     ({"colour": 3}, r"unknown config key\(s\) colour"),
 ])
 def test_bad_config_names_field(overrides, message):

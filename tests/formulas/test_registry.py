@@ -76,6 +76,32 @@ def test_published_presets_pin_the_release_settings():
     assert PRESETS["rcdb-21k"].values["num_categories"] == 21_000
 
 
+def test_one_instance_presets_pin_the_ofdb_and_visualatom_releases():
+    fractaldb = dict(PRESETS["fractaldb-1k"].values)
+    assert dict(PRESETS["ofdb-1k"].values) == {**fractaldb, "images_per_category": 1}
+    assert dict(PRESETS["ofdb-21k"].values) == {**fractaldb, "images_per_category": 1,
+                                                "num_categories": 21_000}
+    assert dict(PRESETS["3d-ofdb-1k"].values) == {
+        "num_categories": 1000, "images_per_category": 12, "clouds": 1, "n_points": 9999,
+        "image_size": 224, "render_size": 224, "variance_threshold": 0.05}
+    assert PRESETS["3d-ofdb-21k"].values["num_categories"] == 21_000
+    assert dict(PRESETS["visualatom-1k"].values) == {
+        "num_categories": 1000, "images_per_category": 1000, "image_size": 512,
+        "render_size": 512}
+    assert PRESETS["visualatom-21k"].values["num_categories"] == 21_000
+
+
+def test_an_ofdb_image_is_fractaldb_instance_zero():
+    # make_2dofdb.py renders the first weight row (a x 0.2) once, flip 0: FractalDB's id 0
+    small = {"num_categories": 2, "image_size": 32}
+    ofdb, fractaldb = create_generator("ofdb-1k", **small), create_generator("fractaldb-1k",
+                                                                           **small)
+    assert ofdb.instance_system(1, 0).maps[:, 0].tolist() == (
+        fractaldb.category_system(1).maps[:, 0] * 0.2).tolist()
+    np.testing.assert_array_equal(ofdb.render([0, 1], [0, 0]), fractaldb.render([0, 1], [0, 0]))
+    assert ofdb.num_classes * ofdb.settings.images_per_category == 2
+
+
 @pytest.mark.parametrize("name", GENERATORS)
 def test_unknown_config_key_is_named(name):
     with pytest.raises(ValueError, match=rf"{name}: unknown config key\(s\) colour: allowed keys"):
@@ -171,6 +197,8 @@ RECORDED_DIGESTS = [
      "df87d6efdc6bbc42c1ee900b541142610f8440f216311becfc6cf8570749ec51"),
     ({"name": "exfractaldb", "image_size": 64, "num_categories": 3},
      "379a50155d44c91f4cc95be820e3b82b4ec11e930033995ca0e6e3965f0f6c3d"),
+    ({"name": "visualatom", "image_size": 64, "num_categories": 3},
+     "e67d1a5471b3778b66a12d6e82662b1ea60bd31209039326939a624ea4b42627"),
 ]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fdsl_ray.formulas import generator_settings
 from fdsl_ray.study.mirror import LOCAL_COPIES
 from fdsl_ray.study.script import study_paths
 
@@ -28,6 +29,17 @@ def test_every_study_spec_is_valid(name, smoke):
         assert spec.trial_resources()["GPU"] == 1.0
     if smoke:
         assert spec.trial_resources() == {"CPU": 4.0, "GPU": 0.0}  # fits the test Ray
+
+
+def test_joint_search_chooses_among_every_generator_family():
+    spec = load("joint_search")["build_spec"](False, None)
+    choices = spec.space["generator"]["choices"]
+    assert {"visualatom", "ofdb-1k", "rcdb", "exfractaldb"} <= set(choices)
+    for name in choices:
+        params = {"generator": name, "delta": 0.1, "sigma": 3.5, "num_categories": 10,
+                  "images_per_category": 10}
+        settings = generator_settings(**spec.generator_config(params))
+        assert (settings.num_categories, settings.images_per_category) == (10, 10)
 
 
 def test_quickstart_searches_delta_with_at_most_8_trials_on_digits():

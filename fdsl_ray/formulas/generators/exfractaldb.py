@@ -34,7 +34,12 @@ The defaults reproduce the reference, masora1030/CVPR2022-Pretrained-ViT-PyTorch
 
 Instance i renders cloud i % 145 from view (i // 145) % 12, so a category of 1,740 images
 holds every (cloud, view) pair of the reference once and a shorter prefix still covers every
-cloud; ids past 1,740 are the same clouds with fresh jitters. `viewpoints="sphere"` (the
+cloud; ids past 1,740 are the same clouds with fresh jitters. `clouds` = C keeps the first C
+rows (cloud i % C, view (i // C) % 12): 3D-OFDB (ryoo-nakamura/OFDB at ea761ec,
+3d-ofdb-generator/) is C = 1, as its instance.py:73-75, 92 renders only the first row of
+weights_ins145.csv (a x 0.4) and its image_render/render1view.py:26-28, 283-300 the same 12
+jittered views at 224 px; its category search (3dfractal_render/category_search.py:108-151)
+and 3d-ofdb_render.sh:3 (variance 0.05) are ExFractalDB's. `viewpoints="sphere"` (the
 previous behaviour) instead looks from a direction uniform on the sphere, per image: the
 README (lines 5-6) says ExFractalDB proper projects "randomly" selected viewpoints, whereas the
 released code renders these 12.
@@ -94,7 +99,8 @@ _VIEW = tag("exfractaldb/view")
 
 @dataclass(frozen=True)
 class ExFractalDBConfig(GeneratorConfig):
-    """`viewpoints`: "reference" (views about y, see the module docstring) or "sphere" (a
+    """`clouds`: how many rows of the weight table a category uses, from the first.
+    `viewpoints`: "reference" (views about y, see the module docstring) or "sphere" (a
     uniform random direction per image). `jitter_degrees`: half-width of the reference's
     uniform azimuth jitter."""
 
@@ -106,6 +112,7 @@ class ExFractalDBConfig(GeneratorConfig):
     max_search_tries: int = 1000
     min_maps: int = 2
     max_maps: int = 7
+    clouds: int = CLOUDS_PER_CATEGORY
     viewpoints: str = "reference"
     views: int = REFERENCE_VIEWS
     jitter_degrees: float = math.pi
@@ -121,6 +128,7 @@ class ExFractalDBConfig(GeneratorConfig):
         check_int("max_search_tries", self.max_search_tries, 1, 1_000_000)
         check_int("min_maps", self.min_maps, 1, 32)
         check_int("max_maps", self.max_maps, self.min_maps, 32)
+        check_int("clouds", self.clouds, 1, CLOUDS_PER_CATEGORY)
         check_choice("viewpoints", self.viewpoints, ("reference", "sphere"))
         check_int("views", self.views, 1, 360)
         check_float("jitter_degrees", self.jitter_degrees, 0.0, 180.0)
@@ -162,10 +170,10 @@ class ExFractalDB(Generator):
         return self.category_system(label).scaled(param, weight)
 
     def azimuths(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
-        """Radians: view (i // 145) % views, 2 pi view / views + 30 deg + U(-jitter, jitter) deg
-        (render.py:164-168); the reference's elevation is 0."""
+        """Radians: view (i // clouds) % views, 2 pi view / views + 30 deg + U(-jitter,
+        jitter) deg (render.py:164-168); the reference's elevation is 0."""
         s = self.settings
-        views = (instances // CLOUDS_PER_CATEGORY) % s.views
+        views = (instances // s.clouds) % s.views
         jitter = (2.0 * uniforms(keys_for(s.seed, _VIEW, labels, instances), 0) - 1.0)
         return (2.0 * np.pi * views / s.views
                 + np.radians(AZIMUTH_OFFSET_DEGREES + s.jitter_degrees * jitter))
@@ -190,7 +198,7 @@ class ExFractalDB(Generator):
 
     def _render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
         s = self.settings
-        clouds = instances % CLOUDS_PER_CATEGORY
+        clouds = instances % s.clouds
         systems = [self.cloud_system(int(label), int(cloud))
                    for label, cloud in zip(labels, clouds, strict=True)]
         if s.viewpoints == "reference":
