@@ -11,7 +11,7 @@ called again with the same `storage_path` and `run_name`. The final weights are 
 from __future__ import annotations
 
 import copy
-import importlib.metadata
+import importlib
 import json
 import math
 import os
@@ -243,7 +243,7 @@ def run_environment(device: torch.device) -> dict[str, str]:
     """What a run's bits depend on beyond its spec: library versions, the CPU kernels torch
     dispatches to (AVX2, AVX512, ...) and the device. Two runs of one spec and seed agree
     bit for bit when these agree; when they do not, this says why they may differ."""
-    environment = {name: importlib.metadata.version(name) for name in _VERSIONED}
+    environment = {name: importlib.import_module(name).__version__ for name in _VERSIONED}
     environment.update(python=platform.python_version(), machine=platform.machine(),
                        cpu_capability=torch.backends.cpu.get_cpu_capability(),
                        device=str(device))
@@ -489,8 +489,10 @@ def _ordered_ingest(dataset: ray.data.Dataset) -> ray.train.DataConfig:
     Train replaces a dataset's execution options with its DataConfig's before the
     streaming_split (ray/train/_internal/data_config.py:122, defaults from the Train
     controller's context, where preserve_order is off). With it on, the split ignores
-    locality and hands the blocks out in order (output_splitter.py:135-138), so each worker's
-    rows depend on the spec alone, not on timing, actor count or node count.
+    locality and hands the blocks out in order (output_splitter.py:135-138), and each worker's
+    iterator restores the batch order after its format threads (data/iterator.py:286), so a
+    worker's rows, and what its seeded local shuffle makes of them, depend on the spec alone,
+    not on timing, actor count or node count.
     """
     options = copy.deepcopy(dataset.context.execution_options)
     options.preserve_order = True
