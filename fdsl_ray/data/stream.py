@@ -31,8 +31,10 @@ def images_per_epoch(gen: Generator) -> int:
     return gen.num_classes * gen.settings.images_per_category
 
 
-# Read blocks per stream at most: Ray Data plans one read task per block up front.
-_MAX_BLOCKS = 10_000
+# Read blocks per stream at most: Ray Data plans one read task per block up front. Above it a
+# block holds several render batches, and an actor done with its block early holds it longer
+# while the blocks before it are consumed (rows leave in order).
+_MAX_BLOCKS = 100_000
 
 
 def stream_blocks(total: int, batch_size: int) -> int:

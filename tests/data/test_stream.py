@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fdsl_ray.data import synthetic_dataset
-from fdsl_ray.data.stream import rows_for_ids
+from fdsl_ray.data.stream import rows_for_ids, stream_blocks
 from fdsl_ray.formulas import create_generator
 
 CONFIG = {"name": "onepfrac", "image_size": 32, "n_points": 2000, "num_categories": 10,
@@ -85,6 +85,12 @@ def test_rows_arrive_in_id_order_whatever_the_number_of_actors(ray_session):
     assert streams[1][0] == expected
     assert streams[2][0] == expected
     assert streams[1][1] == streams[2][1]
+
+
+def test_block_count_follows_the_rows_and_the_render_batch_only():
+    assert stream_blocks(640, 64) == 10
+    assert stream_blocks(10, 64) == 1
+    assert stream_blocks(10**9, 64) == 100_000
 
 
 def _split_rows(actors: int) -> list[tuple[list[tuple[int, int, int]], bytes]]:
