@@ -5,7 +5,9 @@
 
 Efficiency = Ray throughput / (actors x single-core throughput of the bare generator). Ray
 throughput is the steady rate after the first row arrives; start-up is the time to that first
-row (actor start, generator build, kernel warm-up). Prints a Markdown table.
+row (actor start, generator build, kernel warm-up). Each actor count runs with rows in id
+order (the stream's default, what exact re-runs need) and in arrival order (`--order both`),
+and the table gives what the order costs. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def parse_args() -> argparse.Namespace:
                         help="images for the single-process baseline and the Parquet figures")
     parser.add_argument("--batch-size", type=int, default=64,
                         help="rows per render call (synthetic_dataset's default)")
+    parser.add_argument("--order", choices=("both", "id", "arrival"), default="both",
+                        help="rows in id order, in arrival order, or both (to compare)")
     parser.add_argument("--num-cpus", type=int, default=None,
                         help="logical CPUs for ray.init (default: max actors + 1)")
     return parser.parse_args()
@@ -58,13 +62,13 @@ def bare_throughput(args: argparse.Namespace) -> tuple[float, np.ndarray]:
     return args.bare_images / (time.perf_counter() - start), np.concatenate(images)
 
 
-def ray_throughput(args: argparse.Namespace, actors: int) -> tuple[float, float]:
+def ray_throughput(args: argparse.Namespace, actors: int, ordered: bool) -> tuple[float, float]:
     """(steady images/s after the first row, seconds to the first row)."""
     from fdsl_ray.data import synthetic_dataset
 
     total = actors * args.images_per_actor
     dataset = synthetic_dataset(generator_config(args, total), num_actors=actors,
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size, ordered=ordered)
     start = time.perf_counter()
     first = None
     rows_after_first = 0
@@ -109,9 +113,13 @@ def parquet_figures(args: argparse.Namespace, images: np.ndarray) -> list[tuple[
     return rows
 
 
+_ORDER = {True: "id", False: "arrival"}
+
+
 def main() -> None:
     args = parse_args()
     actor_counts = [int(count) for count in args.actors.split(",")]
+    orders = {"both": (True, False), "id": (True,), "arrival": (False,)}[args.order]
     import ray
 
     print(f"# pipeline benchmark: {args.generator}, {args.image_size} px, {args.n_points} points, "
@@ -123,10 +131,11 @@ def main() -> None:
     results = []
     try:
         for actors in actor_counts:
-            throughput, startup = ray_throughput(args, actors)
-            results.append((actors, throughput, startup))
-            print(f"{actors} actor(s): {throughput:.1f} images/s, first row after {startup:.2f} s",
-                  flush=True)
+            for ordered in orders:
+                throughput, startup = ray_throughput(args, actors, ordered)
+                results.append((actors, ordered, throughput, startup))
+                print(f"{actors} actor(s), {_ORDER[ordered]} order: {throughput:.1f} images/s, "
+                      f"first row after {startup:.2f} s", flush=True)
     finally:
         ray.shutdown()
     # The baseline is taken before and after the Ray runs; their mean is the single-core rate,
@@ -134,11 +143,15 @@ def main() -> None:
     bare_after, _ = bare_throughput(args)
     bare = (bare_before + bare_after) / 2
 
-    print("\n| actors | Ray Data images/s | bare x actors | efficiency | start-up (s) |")
-    print("|---:|---:|---:|---:|---:|")
-    for actors, throughput, startup in results:
-        print(f"| {actors} | {throughput:.1f} | {bare * actors:.1f} | "
-              f"{100 * throughput / (bare * actors):.0f} % | {startup:.2f} |")
+    arrival = {actors: throughput for actors, ordered, throughput, _ in results if not ordered}
+    print("\n| actors | order | Ray Data images/s | bare x actors | efficiency | start-up (s) "
+          "| vs arrival order |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for actors, ordered, throughput, startup in results:
+        cost = (f"{100 * (throughput / arrival[actors] - 1):+.1f} %"
+                if ordered and actors in arrival else "")
+        print(f"| {actors} | {_ORDER[ordered]} | {throughput:.1f} | {bare * actors:.1f} | "
+              f"{100 * throughput / (bare * actors):.0f} % | {startup:.2f} | {cost} |")
     print(f"\nbare generator, one process: {bare:.1f} images/s (before Ray {bare_before:.1f}, "
           f"after {bare_after:.1f})")
     print("\n| compression | write MB/s | read MB/s | bytes/image | ratio |")

@@ -2,6 +2,10 @@
 
 Row r of the stream is a pure function of (config, r), so any number of actors on any nodes
 yield the same rows, and a retried batch (after an actor dies) renders the same bytes again.
+The rows also arrive in id order (Ray Data's `preserve_order`, set on the dataset's own
+context so that it travels with it), cut into blocks whose sizes depend only on the row count
+and the render batch: whatever consumes the stream (a streaming_split to Train workers, a
+seeded local shuffle) sees the same sequence of blocks on any load, actor count or cluster.
 """
 
 from __future__ import annotations
@@ -25,6 +29,22 @@ def build_generator(generator: dict[str, Any]) -> Generator:
 
 def images_per_epoch(gen: Generator) -> int:
     return gen.num_classes * gen.settings.images_per_category
+
+
+# Read blocks per stream at most: Ray Data plans one read task per block up front. Above it a
+# block holds several render batches, and an actor done with its block early holds it longer
+# while the blocks before it are consumed (rows leave in order).
+_MAX_BLOCKS = 100_000
+
+
+def stream_blocks(total: int, batch_size: int) -> int:
+    """Read blocks for `total` rows: about one per render batch, a function of the spec only.
+
+    Ray Data's own choice follows the cluster's CPUs; the block sizes decide which rows a
+    streaming_split hands to each worker and what a local shuffle buffer holds, so they must
+    not change with the cluster.
+    """
+    return max(1, min(total // batch_size, _MAX_BLOCKS))
 
 
 def rows_for_ids(
@@ -93,16 +113,20 @@ def synthetic_dataset(
     num_actors: int | None = None,
     cpus_per_actor: float = 1.0,
     batch_size: int = 64,
+    ordered: bool = True,
 ) -> ray.data.Dataset:
-    """Columns image (uint8 [H, W]), label, instance, epoch (int64); epochs * N rows.
+    """Columns image (uint8 [H, W]), label, instance, epoch (int64); epochs * N rows, in id order.
 
     With fresh_instances each epoch renders new instances of every category (instance ids
-    offset by epoch * images_per_category): augmentation from the formula itself.
+    offset by epoch * images_per_category): augmentation from the formula itself. `ordered`
+    False yields rows as actors finish them, for benchmarks/pipeline.py to measure what the
+    order costs; a run that should repeat needs True.
     """
     check_stream_args(epochs, num_actors, cpus_per_actor, batch_size)
     gen = build_generator(generator)
     total = epochs * images_per_epoch(gen)
-    return ray.data.range(total).map_batches(
+    dataset = ray.data.range(total, override_num_blocks=stream_blocks(total, batch_size))
+    dataset = dataset.map_batches(
         RenderActor,
         compute=actor_pool(num_actors, cpus_per_actor),
         num_cpus=cpus_per_actor,
@@ -110,3 +134,6 @@ def synthetic_dataset(
         batch_format="numpy",
         fn_constructor_kwargs={"generator": gen.config, "fresh_instances": fresh_instances},
     )
+    # The dataset's context is its own copy of the driver's, read when it executes.
+    dataset.context.execution_options.preserve_order = ordered
+    return dataset

@@ -21,7 +21,8 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from fdsl_ray import storage
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.train import pretrain
-from fdsl_ray.train.finetune import finetune
+from fdsl_ray.train.finetune import _device, finetune
+from fdsl_ray.train.pretrain import run_environment
 
 TRIAL_RECORD = "trial.json"
 EXPERIMENT = "tune"  # the Tune experiment's directory under the study root
@@ -114,7 +115,11 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
         "weights_path": str(pretrained.weights_path),
         "checkpoint_path": str(pretrained.checkpoint_path or ""),
     }
+    # Where the bits came from: pre-training's workers (one entry per attempt) and this process.
+    environment = {"pretrain": pretrained.environments,
+                   "finetune": run_environment(_device(finetune_config))}
     _write_json(storage.join(trial_dir, TRIAL_RECORD), {**record, "metrics": metrics,
                                            "history": pretrained.history,
-                                           "finetune_history": scored.history})
+                                           "finetune_history": scored.history,
+                                           "environment": environment})
     ray.tune.report(metrics)

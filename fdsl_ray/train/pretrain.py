@@ -10,13 +10,16 @@ called again with the same `storage_path` and `run_name`. The final weights are 
 
 from __future__ import annotations
 
+import copy
+import importlib
 import json
 import math
 import os
+import platform
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -221,7 +224,8 @@ class PretrainConfig:
 
 @dataclass
 class PretrainResult:
-    """Where the weights went and what the run measured (history: one dict per epoch)."""
+    """Where the weights went and what the run measured (history: one dict per epoch;
+    environments: `run_environment` of the rank-0 worker, one per attempt)."""
 
     weights_path: str
     checkpoint_path: str | None
@@ -229,6 +233,25 @@ class PretrainResult:
     compute_seconds: float
     wall_seconds: float
     num_classes: int
+    environments: list[dict] = field(default_factory=list)
+
+
+_VERSIONED = ("torch", "timm", "ray", "numpy", "numba")
+
+
+def run_environment(device: torch.device) -> dict[str, str]:
+    """What a run's bits depend on beyond its spec: library versions, the CPU kernels torch
+    dispatches to (AVX2, AVX512, ...) and the device. Two runs of one spec and seed agree
+    bit for bit when these agree; when they do not, this says why they may differ."""
+    environment = {name: importlib.import_module(name).__version__ for name in _VERSIONED}
+    environment.update(python=platform.python_version(), machine=platform.machine(),
+                       cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                       device=str(device))
+    if device.type == "cuda":
+        environment.update(device_name=torch.cuda.get_device_name(device),
+                           cuda=str(torch.version.cuda),
+                           cudnn=str(torch.backends.cudnn.version()))
+    return environment
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -289,6 +312,8 @@ def _train_loop(loop_config: dict) -> None:
     start_epoch = state["epoch"] if state else 0
     history = state["history"] if state else []
     attempt = state["attempt"] + 1 if state else 1
+    earlier = state.get("environments", []) if state else []  # older checkpoints lack it
+    environments = [*earlier, {"attempt": attempt, **run_environment(device)}]
 
     mixup = None
     if config.uses_mixup:
@@ -358,7 +383,8 @@ def _train_loop(loop_config: dict) -> None:
             saved = None
             if rank == 0:
                 torch.save({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
-                            "epoch": epoch + 1, "history": history, "attempt": attempt},
+                            "epoch": epoch + 1, "history": history, "attempt": attempt,
+                            "environments": environments},
                            Path(directory) / _STATE_FILE)
                 saved = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(record, checkpoint=saved)
@@ -457,6 +483,22 @@ def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
     )
 
 
+def _ordered_ingest(dataset: ray.data.Dataset) -> ray.train.DataConfig:
+    """Train's ingest with the dataset's own execution options and rows in id order.
+
+    Train replaces a dataset's execution options with its DataConfig's before the
+    streaming_split (ray/train/_internal/data_config.py:122, defaults from the Train
+    controller's context, where preserve_order is off). With it on, the split ignores
+    locality and hands the blocks out in order (output_splitter.py:135-138), and each worker's
+    iterator restores the batch order after its format threads (data/iterator.py:286), so a
+    worker's rows, and what its seeded local shuffle makes of them, depend on the spec alone,
+    not on timing, actor count or node count.
+    """
+    options = copy.deepcopy(dataset.context.execution_options)
+    options.preserve_order = True
+    return ray.train.DataConfig(execution_options={"train": options})
+
+
 def _claim_run(run_dir: str, identity: dict) -> None:
     """Refuse to resume a run directory that holds a run of another config."""
     run_file = storage.join(run_dir, _RUN_FILE)
@@ -508,6 +550,7 @@ def pretrain(
     if done is not None:
         return done
     _check_resources(config, streaming=store_root is None)
+    dataset = _dataset(generator, config, store_root)
     trainer = ray.train.torch.TorchTrainer(
         _train_loop,
         train_loop_config={"config": config.to_dict(), "plan": plan},
@@ -516,7 +559,8 @@ def pretrain(
             resources_per_worker={"CPU": config.cpus_per_worker,
                                   **({"GPU": 1} if config.use_gpu else {})},
         ),
-        datasets={"train": _dataset(generator, config, store_root)},
+        datasets={"train": dataset},
+        dataset_config=_ordered_ingest(dataset),
         run_config=ray.train.RunConfig(
             name=run_name, storage_path=storage.parent(run_dir),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
@@ -539,6 +583,7 @@ def pretrain(
         "history": history,
         "compute_seconds": float(sum(record["epoch_seconds"] for record in history)),
         "num_classes": plan["num_classes"],
+        "environments": state["environments"],
     }
     storage.write_text(storage.join(export_dir, _RESULT_FILE), json.dumps(recorded, indent=2))
     return PretrainResult(**recorded, wall_seconds=time.perf_counter() - started)

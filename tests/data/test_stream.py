@@ -1,9 +1,11 @@
-"""synthetic_dataset: exact row sets, determinism across actor counts, fresh instances, faults."""
+"""synthetic_dataset: exact row sets, id order across actor counts and splits, fresh instances,
+faults."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 from fdsl_ray.data import synthetic_dataset
+from fdsl_ray.data.stream import rows_for_ids, stream_blocks
 from fdsl_ray.formulas import create_generator
 
 CONFIG = {"name": "onepfrac", "image_size": 32, "n_points": 2000, "num_categories": 10,
@@ -58,6 +61,64 @@ def test_fresh_instances_render_new_images_each_epoch(ray_session):
         (label, instance) for label in range(10) for instance in (4, 5)}
     assert len({(label, instance) for _, label, instance in rows}) == 60
     assert not np.array_equal(rows[(0, 0, 0)], rows[(1, 0, 2)])
+
+
+ORDER_CONFIG = {**CONFIG, "num_categories": 50, "images_per_category": 4}
+
+
+def in_arrival_order(batches) -> tuple[list[tuple[int, int, int]], bytes]:
+    keys, images = [], []
+    for batch in batches:
+        keys += zip(batch["epoch"].tolist(), batch["label"].tolist(),
+                    batch["instance"].tolist(), strict=True)
+        images.append(batch["image"].tobytes())
+    return keys, b"".join(images)
+
+
+def test_rows_arrive_in_id_order_whatever_the_number_of_actors(ray_session):
+    ids = np.arange(2 * 200)
+    expected = list(zip(*(part.tolist() for part in rows_for_ids(ids, 50, 4, True)), strict=True))
+    streams = {actors: in_arrival_order(
+        synthetic_dataset(ORDER_CONFIG, epochs=2, fresh_instances=True, num_actors=actors,
+                          batch_size=8).iter_batches(batch_size=None, batch_format="numpy"))
+        for actors in (1, 2)}
+    assert streams[1][0] == expected
+    assert streams[2][0] == expected
+    assert streams[1][1] == streams[2][1]
+
+
+def test_block_count_follows_the_rows_and_the_render_batch_only():
+    assert stream_blocks(640, 64) == 10
+    assert stream_blocks(10, 64) == 1
+    assert stream_blocks(10**9, 64) == 100_000
+
+
+def _split_rows(actors: int) -> list[tuple[list[tuple[int, int, int]], bytes]]:
+    """Each consumer of a 2-way streaming_split, read concurrently as Train workers read."""
+    dataset = synthetic_dataset(ORDER_CONFIG, num_actors=actors, batch_size=8)
+    splits = dataset.streaming_split(2, equal=True)
+    rows: list = [None, None]
+
+    def consume(index: int) -> None:
+        rows[index] = in_arrival_order(splits[index].iter_batches(batch_size=None,
+                                                                  batch_format="numpy"))
+
+    threads = [threading.Thread(target=consume, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return rows
+
+
+def test_each_split_gets_the_same_rows_in_the_same_order_whatever_the_actors(ray_session):
+    one, two = _split_rows(1), _split_rows(2)
+    assert one == two
+    keys = one[0][0] + one[1][0]
+    assert len(keys) == len(set(keys)) == 200
+    for split_keys, _ in one:  # row id = instance * num_categories + label
+        ids = [instance * 50 + label for _, label, instance in split_keys]
+        assert ids == sorted(ids)
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

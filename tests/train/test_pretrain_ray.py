@@ -1,8 +1,11 @@
-"""Pre-training on real Ray Train workers: DDP on CPU, export, resume after a killed worker."""
+"""Pre-training on real Ray Train workers: DDP on CPU, export, resume after a killed worker,
+bit-identical re-runs whatever the render actors and the load."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+from safetensors.torch import load_file
 
 from fdsl_ray.train import PretrainConfig, pretrain
 from fdsl_ray.train.models import ModelSpec
@@ -158,3 +162,56 @@ def test_an_unwritable_bucket_is_refused_before_training(s3_endpoint):
     with pytest.raises(ValueError, match=r"storage_path 's3://no-such-bucket/runs/x' is not "
                                          r"writable: The specified bucket does not exist"):
         pretrain(GENERATOR, _config(), storage_path="s3://no-such-bucket/runs", run_name="x")
+
+
+
+def _exact_run(storage: Path, run_name: str, num_data_actors: int):
+    """A 2-worker run on 4 CPUs with a local shuffle that mixes rows across blocks."""
+    config = _config(epochs=3, shuffle_buffer=64, num_data_actors=num_data_actors,
+                     cpus_per_data_actor=0.5)
+    return pretrain(GENERATOR, config, storage_path=str(storage), run_name=run_name)
+
+
+@pytest.fixture(scope="module")
+def one_actor_run(ray_session, tmp_path_factory):
+    return _exact_run(tmp_path_factory.mktemp("exact"), "one", num_data_actors=1)
+
+
+def _assert_identical(run, reference) -> None:
+    """Per-epoch loss and train top-1 equal as floats, and the exported weights bit for bit."""
+    assert [(record["loss"], record["train_top1"]) for record in run.history] == [
+        (record["loss"], record["train_top1"]) for record in reference.history]
+    weights, expected = load_file(run.weights_path), load_file(reference.weights_path)
+    assert weights.keys() == expected.keys()
+    for key, value in weights.items():
+        assert torch.equal(value, expected[key]), key
+
+
+@pytest.mark.slow
+def test_one_and_two_render_actors_give_bit_identical_runs(one_actor_run, tmp_path):
+    _assert_identical(_exact_run(tmp_path, "two", num_data_actors=2), one_actor_run)
+
+
+@pytest.mark.slow
+def test_a_loaded_machine_gives_the_same_run(one_actor_run, tmp_path):
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        loaded = _exact_run(tmp_path, "loaded", num_data_actors=1)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    _assert_identical(loaded, one_actor_run)
+
+
+@pytest.mark.slow
+def test_a_run_records_its_environment(one_actor_run):
+    import numba
+    import numpy
+    import ray
+
+    (environment,) = one_actor_run.environments
+    assert environment["attempt"] == 1 and environment["device"] == "cpu"
+    assert environment["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    for module in (torch, timm, ray, numpy, numba):
+        assert environment[module.__name__] == module.__version__
