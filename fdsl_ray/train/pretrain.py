@@ -287,6 +287,7 @@ def _train_loop(loop_config: dict) -> None:
             correct += (logits.argmax(dim=1) == labels).sum()
         seen = steps_per_epoch * config.worker_batch_size
         epoch_seconds = time.perf_counter() - started
+        diverged = _any_rank_nonfinite(loss_sum)
         record = {
             "epoch": epoch + 1,
             "loss": loss_sum.item() / steps_per_epoch,
@@ -297,6 +298,11 @@ def _train_loop(loop_config: dict) -> None:
             "lr": lr,
             "attempt": attempt,
         }
+        if diverged:
+            # Reported without a checkpoint, so that the driver names the epoch and fails the
+            # run (a raise here would be retried by FailureConfig, and diverge again).
+            ray.train.report(record)
+            return
         history.append(record)
         with tempfile.TemporaryDirectory() as directory:
             saved = None
@@ -308,6 +314,14 @@ def _train_loop(loop_config: dict) -> None:
             ray.train.report(record, checkpoint=saved)
     for _ in batches:
         pass
+
+
+def _any_rank_nonfinite(loss_sum: torch.Tensor) -> bool:
+    """True on every rank when any rank's epoch loss is nan or inf (all ranks stop together)."""
+    flag = (~torch.isfinite(loss_sum)).to(torch.float32)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -403,6 +417,31 @@ def _finished(run_dir: str, started: float) -> PretrainResult | None:
     return PretrainResult(**{**recorded, "wall_seconds": time.perf_counter() - started})
 
 
+def check_pretrain(
+    generator: dict,
+    config: PretrainConfig,
+    *,
+    storage_path: str,
+    run_name: str,
+    store_root: str | None = None,
+) -> tuple[dict, dict, str]:
+    """Every check of a run that needs no cluster, so that a caller can refuse a run before
+    starting Ray: (the generator's full config, the plan, the run directory). The run
+    directory and the store root must be writable, and a store already there undamaged."""
+    if not isinstance(config, PretrainConfig):
+        raise ValueError(f"config must be a PretrainConfig, got {type(config).__name__}")
+    if not run_name or "/" in run_name:
+        raise ValueError(f"run_name={run_name!r} must be a non-empty name without '/'")
+    generator, plan = _plan(generator, config, streaming=store_root is None)
+    run_dir = storage.join(storage_path, run_name)
+    storage.check_writable(run_dir, "storage_path")
+    if store_root is not None:
+        from fdsl_ray.data.store import check_root_writable, find_store
+
+        find_store(generator, check_root_writable(store_root))
+    return generator, plan, run_dir
+
+
 def pretrain(
     generator: dict,
     config: PretrainConfig,
@@ -421,14 +460,8 @@ def pretrain(
     a shared mount) or an object-store URI such as s3://bucket/prefix.
     """
     started = time.perf_counter()
-    if not isinstance(config, PretrainConfig):
-        raise ValueError(f"config must be a PretrainConfig, got {type(config).__name__}")
-    if not run_name or "/" in run_name:
-        raise ValueError(f"run_name={run_name!r} must be a non-empty name without '/'")
-    generator, plan = _plan(generator, config, streaming=store_root is None)
-    run_dir = storage.join(storage_path, run_name)
-    if storage.is_uri(run_dir):
-        storage.check_writable(run_dir, "storage_path")
+    generator, plan, run_dir = check_pretrain(generator, config, storage_path=storage_path,
+                                              run_name=run_name, store_root=store_root)
     _claim_run(run_dir, {"generator": generator, "config": config.to_dict()})
     done = _finished(run_dir, started)
     if done is not None:
@@ -451,6 +484,11 @@ def pretrain(
         ),
     )
     result = trainer.fit()
+    last = result.metrics or {}
+    if not math.isfinite(last.get("loss", 0.0)):
+        raise ValueError(f"pre-training loss is {last['loss']} at epoch {last['epoch']} of run "
+                         f"{run_dir}: the run diverged (effective lr {config.effective_lr:.2e}); "
+                         "nothing was exported")
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu", weights_only=False)
     spec = ModelSpec.named(config.model)
