@@ -158,3 +158,17 @@ def test_an_unwritable_bucket_is_refused_before_training(s3_endpoint):
     with pytest.raises(ValueError, match=r"storage_path 's3://no-such-bucket/runs/x' is not "
                                          r"writable: The specified bucket does not exist"):
         pretrain(GENERATOR, _config(), storage_path="s3://no-such-bucket/runs", run_name="x")
+
+
+def test_a_run_whose_loss_goes_non_finite_fails_naming_the_epoch(ray_session, tmp_path):
+    """lr 100 with weight decay 10 multiplies the weights by about -15 a step: the loss
+    overflows within a few epochs, and the run fails instead of exporting nan weights."""
+    generator = dict(name="onepfrac", image_size=16, n_points=300, num_categories=4,
+                     images_per_category=4)
+    config = _config(epochs=6, batch_size=8, lr=100.0, weight_decay=10.0, num_workers=1,
+                     max_failures=1)
+    with pytest.raises(ValueError, match=rf"pre-training loss is (nan|inf) at epoch [2-6] of run "
+                                         rf"{tmp_path / 'diverges'}: the run diverged \(effective "
+                                         r"lr 1.56e\+00\); nothing was exported"):
+        pretrain(generator, config, storage_path=str(tmp_path), run_name="diverges")
+    assert not (tmp_path / "diverges" / "pretrained").exists()
