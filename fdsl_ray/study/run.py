@@ -197,7 +197,10 @@ def run_study(
     # trial has fine-tuned), which Tune's strict metric check would reject; the results
     # table shows a trial that never reported it with top1 NaN.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    connect() if connect is not None else _connect(address)
+    if connect is not None:
+        connect()
+    else:
+        _connect(address)
     concurrency = spec.concurrency(ray.cluster_resources())
     spec.save(study_dir / SPEC_FILE)
     try:
