@@ -212,7 +212,9 @@ def _batch_stream(
                 yield batch
 
 
-def _train_loop(loop_config: dict) -> None:
+def _train_loop(loop_config: dict) -> dict | None:
+    """The workers' loop; returns the record of the epoch whose loss went non-finite, if one
+    did (the driver reads rank 0's value as Result.return_value)."""
     config = PretrainConfig.from_dict(loop_config["config"])
     plan = loop_config["plan"]
     num_classes, steps_per_epoch = plan["num_classes"], plan["steps_per_epoch"]
@@ -299,10 +301,11 @@ def _train_loop(loop_config: dict) -> None:
             "attempt": attempt,
         }
         if diverged:
-            # Reported without a checkpoint, so that the driver names the epoch and fails the
-            # run (a raise here would be retried by FailureConfig, and diverge again).
+            # Shown (reported without a checkpoint) and returned, so that the driver names the
+            # epoch and fails the run: a raise would be retried by FailureConfig, and diverge
+            # again from the same checkpoint.
             ray.train.report(record)
-            return
+            return record
         history.append(record)
         with tempfile.TemporaryDirectory() as directory:
             saved = None
@@ -314,6 +317,7 @@ def _train_loop(loop_config: dict) -> None:
             ray.train.report(record, checkpoint=saved)
     for _ in batches:
         pass
+    return None
 
 
 def _any_rank_nonfinite(loss_sum: torch.Tensor) -> bool:
@@ -484,11 +488,11 @@ def pretrain(
         ),
     )
     result = trainer.fit()
-    last = result.metrics or {}
-    if not math.isfinite(last.get("loss", 0.0)):
-        raise ValueError(f"pre-training loss is {last['loss']} at epoch {last['epoch']} of run "
-                         f"{run_dir}: the run diverged (effective lr {config.effective_lr:.2e}); "
-                         "nothing was exported")
+    diverged = result.return_value
+    if diverged is not None:
+        raise ValueError(f"pre-training loss is {diverged['loss']} at epoch {diverged['epoch']} "
+                         f"of run {run_dir}: the run diverged (effective lr "
+                         f"{config.effective_lr:.2e}); nothing was exported")
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu", weights_only=False)
     spec = ModelSpec.named(config.model)
