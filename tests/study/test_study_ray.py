@@ -246,7 +246,7 @@ def test_a_study_in_an_s3_bucket_resumes_on_a_new_head_node(ray_session, s3_buck
 def test_a_trial_whose_pretraining_diverges_is_recorded_as_failed(ray_session, tmp_path):
     """The trial's error is the pre-training's message, it has no top1, and Optuna has it once,
     as failed: a diverged run is never a score."""
-    spec = tiny_spec("diverging", num_samples=1,
+    spec = tiny_spec("diverging", num_samples=1, max_failures=0,
                      space={"delta": {"type": "categorical", "choices": [0.1]}},
                      pretrain={**PRETRAIN, "epochs": 6, "lr": 100.0, "weight_decay": 10.0})
     table = run_study(spec, study_dir=tmp_path, verbose=0)
