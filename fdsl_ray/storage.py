@@ -11,17 +11,20 @@ AWS_* variables such as AWS_ENDPOINT_URL).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _AWS_ERROR = re.compile(r"AWS Error (\w+) during \w+ operation: (.*?)(?: \(Request ID: [^)]*\))?$")
 SUPPORTED_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "file")
+_HASH_CHUNK = 8 * 2**20
 
 
 def is_uri(path: str | os.PathLike) -> bool:
@@ -81,18 +84,52 @@ def short_reason(error: Exception) -> str:
     return f"{aws.group(2)} ({aws.group(1)})" if aws else lines[-1]
 
 
-def check_writable(uri: str, what: str) -> None:
+def check_writable(uri: str | os.PathLike, what: str) -> None:
     """Write and delete a probe object under `uri`, so that a missing bucket or a denied write
-    is a one-line error naming `what` before any work starts, not a failure at the end."""
+    is a one-line error naming `what` before any work starts, not a failure at the end. A local
+    directory is created first (with its parents) if it does not exist yet."""
     filesystem, location = resolve(uri)
+    if not is_uri(location):
+        target = Path(location)
+        if target.exists() and not target.is_dir():
+            raise ValueError(f"{what} {location!r} is not writable: it is a file, not a directory")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"{what} {location!r} is not writable: cannot create it "
+                             f"({error.strerror or error})") from None
     probe = f"{location}/.fdsl-write-probe-{uuid.uuid4().hex[:8]}"
     try:
         with filesystem.open_output_stream(probe) as stream:
             stream.write(b"")
         filesystem.delete_file(probe)
     except OSError as error:
-        raise ValueError(f"{what} {normalize(uri)!r} is not writable: {short_reason(error)}") \
-            from None
+        reason = error.strerror if not is_uri(location) and error.strerror else \
+            short_reason(error)
+        raise ValueError(f"{what} {normalize(uri)!r} is not writable: {reason}") from None
+
+
+def check_file_writable(path: str | os.PathLike, what: str) -> None:
+    """check_writable for the folder a file will be written into (before the work that makes
+    it), and a refusal when `path` names an existing directory."""
+    if not is_uri(path) and Path(normalize(path)).is_dir():
+        raise ValueError(f"{what} {normalize(path)!r} is a directory: give a file name")
+    check_writable(parent(path), what)
+
+
+def stream_sha256(handle: BinaryIO) -> str:
+    """The hex sha256 of what is left to read in a binary stream (a file or pyarrow stream)."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(_HASH_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file, local or at a URI (read once, in chunks)."""
+    filesystem, location = resolve(path)
+    with filesystem.open_input_stream(location) as stream:
+        return stream_sha256(stream)
 
 
 def exists(path: str | os.PathLike) -> bool:

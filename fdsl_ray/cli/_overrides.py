@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 
+_SPECIAL_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
 
 def parse_value(text: str) -> object:
-    """JSON where it parses (numbers, booleans, lists), the plain string otherwise."""
+    """JSON where it parses (numbers, booleans, lists), the plain string otherwise. `nan` and
+    `inf` are numbers in any case, so that a config check says what is wrong with them."""
+    if text.strip().lower() in _SPECIAL_FLOATS:
+        return float(text)
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from fdsl_ray import storage
 from fdsl_ray.train.downstream import list_downstream
 from fdsl_ray.train.finetune import finetune
 from fdsl_ray.train.models import ModelSpec, list_models, list_presets
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if "shots" in args:
         options["shots"] = args.shots
     config = get_recipe(args.recipe).finetune_config(**options)
+    if args.json_path:
+        storage.check_file_writable(args.json_path, "--json")
     model = _model(args.model, args.scratch)
     source = "scratch" if args.scratch else args.checkpoint
     shots = "all images" if config.shots is None else f"{config.shots} per class"

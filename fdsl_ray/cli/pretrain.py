@@ -113,8 +113,9 @@ def _progress_callback(epochs: int):
 def run(args: argparse.Namespace) -> int:
     import ray
 
+    from fdsl_ray import storage
     from fdsl_ray.formulas import create_generator
-    from fdsl_ray.train.pretrain import init_ray_for, pretrain
+    from fdsl_ray.train.pretrain import check_pretrain, init_ray_for, pretrain
 
     asked = {key: value for key, value in get_recipe(args.recipe).generator.items()
              if key != "name"}
@@ -122,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
                                  **{**asked, **parse_overrides(args.overrides)}).config
     config = _config(args, generator)
     run_name = args.run_name or _default_run_name(generator, config)
+    # Everything that needs no cluster is refused before Ray starts.
+    check_pretrain(generator, config, storage_path=args.out, run_name=run_name,
+                   store_root=args.store_root)
+    if args.json_path:
+        storage.check_file_writable(args.json_path, "--json")
     init_ray_for(config, streaming=args.store_root is None)
     ray.data.DataContext.get_current().enable_progress_bars = False
     images = generator["num_categories"] * generator["images_per_category"]

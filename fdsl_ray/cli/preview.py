@@ -12,6 +12,7 @@ from fdsl_ray.cli._overrides import parse_overrides
 from fdsl_ray.formulas.grid import build_grid
 from fdsl_ray.formulas.registry import create_generator, list_names
 from fdsl_ray.formulas.validation import check_int
+from fdsl_ray.storage import check_file_writable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     check_int("instances", args.instances, 1, 64)
     generator = create_generator(args.generator, **parse_overrides(args.overrides))
     check_int("categories", args.categories, 1, generator.num_classes)
+    check_file_writable(args.out, "--out")
     labels = np.repeat(np.arange(args.categories), args.instances)
     instances = np.tile(np.arange(args.instances), args.categories)
     print(f"rendering {args.categories} x {args.instances} images of {args.generator} at "
@@ -51,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         title=f"{_config_text(generator.config)} | rows: category, columns: instance",
     )
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     sheet.save(partial, format="PNG")
     os.replace(partial, out)

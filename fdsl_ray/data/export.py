@@ -41,8 +41,7 @@ def export_imagefolder(store: str | os.PathLike, out: str | os.PathLike, *,
     if out.exists():
         raise ValueError(f"out={str(out)!r} already exists: choose a new directory")
     parent = out.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"out={str(out)!r}: its parent is not a writable directory")
+    storage.check_writable(parent, f"out={str(out)!r}: its parent")
     check_store(store, manifest, checksums=True)
     filesystem, location = storage.resolve(store)
     num_classes = manifest["num_classes"]

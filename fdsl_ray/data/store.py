@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,7 +42,6 @@ STORE_FORMAT = 1
 MANIFEST = "manifest.json"
 SHARD_BYTES = 64 * 2**20
 COMPRESSIONS = ("zstd", "none")
-_HASH_CHUNK = 8 * 2**20
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -66,18 +65,6 @@ def shard_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return _stream_sha256(handle)
-
-
-def _stream_sha256(handle: BinaryIO | pa.NativeFile) -> str:
-    digest = hashlib.sha256()
-    while chunk := handle.read(_HASH_CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _store_name(path: str | os.PathLike) -> str:
     """The last component as given (not resolved: a symlinked store keeps its own name)."""
     return os.fspath(path).rstrip("/").rsplit("/", 1)[-1]
@@ -91,12 +78,19 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     except (OSError, ValueError) as error:  # ValueError: bad JSON or UTF-8
         raise ValueError(f"{manifest_path} is unreadable: {storage.short_reason(error)}") from None
     if manifest is None:
+        if not storage.exists(path):
+            raise ValueError(f"store {path} does not exist")
         raise ValueError(f"{path} has no {MANIFEST}: it is not a store, or a partial one "
                          "(interrupted while being written)")
     if manifest.get("format") != STORE_FORMAT:
         raise ValueError(f"{manifest_path}: format={manifest.get('format')!r} is not supported: "
                          f"must be {STORE_FORMAT}")
     return manifest
+
+
+# Shards whose sha256 matched, by (path, size, mtime_ns): a store reused and then read in one
+# process (ensure_store, then read_store) is hashed once, and any rewrite is hashed again.
+_VERIFIED: set[tuple[str, int, int | None]] = set()
 
 
 def check_store(path: str | os.PathLike, manifest: dict[str, Any], *, checksums: bool) -> None:
@@ -116,18 +110,22 @@ def check_store(path: str | os.PathLike, manifest: dict[str, Any], *, checksums:
         if info.size != shard["bytes"]:
             raise ValueError(f"{path}: shard {shard['file']} is corrupt: "
                              f"{info.size} bytes, manifest says {shard['bytes']}")
-        if checksums:
+        seen = (info.path, info.size, info.mtime_ns)
+        if checksums and seen not in _VERIFIED:
             with filesystem.open_input_stream(info.path) as stream:
-                if _stream_sha256(stream) != shard["sha256"]:
+                if storage.stream_sha256(stream) != shard["sha256"]:
                     raise ValueError(f"{path}: shard {shard['file']} is corrupt: sha256 differs "
-                                     "from the manifest")
+                                     "from the manifest (delete the store to render it again)")
+            _VERIFIED.add(seen)
 
 
 def find_store(generator: dict[str, Any], root: str | os.PathLike) -> StorePath | None:
     """The complete store of this config under root, None if there is none yet.
 
-    Raises if the directory holds another config's manifest or a damaged store: neither is
-    ever silently used or overwritten.
+    Raises if the directory holds another config's manifest or a damaged store (a shard
+    missing, or its size or sha256 not the manifest's): neither is ever silently used or
+    overwritten. A damaged store is refused, not rendered again, because damage in place
+    means a failing disk or a second writer, which the user should know about.
     """
     config = build_generator(generator).config
     path = store_path_for(config, root)
@@ -137,7 +135,7 @@ def find_store(generator: dict[str, Any], root: str | os.PathLike) -> StorePath 
     if manifest["config"] != json.loads(json.dumps(config)):
         raise ValueError(f"{path}: its manifest belongs to another config "
                          f"({manifest['config']}); refusing to reuse or replace it")
-    check_store(path, manifest, checksums=False)
+    check_store(path, manifest, checksums=True)
     return path
 
 
@@ -264,7 +262,7 @@ class _ShardWriter:
         write_shard(table, path, self.compression)
         labels = ids % self.num_classes
         self.shards[index] = {"file": name, "rows": len(ids), "bytes": path.stat().st_size,
-                              "sha256": file_sha256(path),
+                              "sha256": storage.file_sha256(path),
                               "label_counts": np.bincount(labels, minlength=self.num_classes)}
 
     def finish(self) -> list[dict[str, Any]]:

@@ -23,12 +23,15 @@ def check_float(
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{field}={value!r} must be a number")
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    allowed = "a number" if low == -math.inf and high == math.inf else f"a number in {interval}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{field}={value!r} is not a number: must be {allowed}")
+    if math.isnan(value):
+        raise ValueError(f"{field}=nan is not allowed: must be {allowed}")
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"{field}={value} is out of range: must be in {interval}")
 
 

@@ -76,6 +76,8 @@ class StudyResults:
 
 def load_results(study_dir: str | os.PathLike) -> StudyResults:
     directory = Path(study_dir)
+    if not directory.is_dir():
+        raise ValueError(f"study directory {directory} does not exist")
     for name in (SPEC_FILE, RESULTS_FILE):
         if not (directory / name).is_file():
             raise ValueError(f"not a study directory: {directory} has no {name}; "
@@ -300,7 +302,7 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     """Write report.md and its PNGs into out_dir (default STUDY_DIR/report); return report.md."""
     results = load_results(study_dir)
     out = Path(out_dir) if out_dir is not None else results.directory / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    storage.check_writable(out, "report folder")  # before any plot is drawn
     completed, total = len(results.completed), len(results.table)
     stopped = total - completed - len(results.failed)
     direction = "maximise" if results.mode == "max" else "minimise"

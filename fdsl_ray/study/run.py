@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +161,14 @@ def run_study(
     storage_path: str | None = None,
     stop: tune.Stopper | dict | None = None,
     verbose: int = 1,
+    connect: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """Run the study (or resume it, or re-read it when finished); returns the results table.
 
     Everything that can be refused is refused before the first trial: the spec at
-    construction, the resources here against the connected cluster. `stop` is Tune's stop
+    construction, the study directory (writable, resumable) before Ray is joined, the
+    resources against the connected cluster. `connect` joins or starts Ray (default: join
+    `address`, or start a local Ray); a finished study is re-read without it. `stop` is Tune's stop
     condition (per trial, or a Stopper for the whole study): Tune ends the search for good
     when a Stopper stops everything. A study interrupted by Ctrl+C, a stopped job or a killed
     driver resumes with `resume=True`: finished trials are kept, unfinished ones rerun (their
@@ -188,11 +192,15 @@ def run_study(
                              "--resume to continue it, or use another study directory")
     elif resume:
         raise ValueError(f"resume=True but {study_dir} holds no study ({SPEC_FILE} missing)")
+    storage.check_writable(study_dir, "study directory")
     # A trial's pre-training epochs reach Tune without the objective (it exists only once the
     # trial has fine-tuned), which Tune's strict metric check would reject; the results
     # table shows a trial that never reported it with top1 NaN.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    _connect(address)
+    if connect is not None:
+        connect()
+    else:
+        _connect(address)
     concurrency = spec.concurrency(ray.cluster_resources())
     spec.save(study_dir / SPEC_FILE)
     try:

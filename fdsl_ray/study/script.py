@@ -78,9 +78,9 @@ def study_main(build_spec: Callable[[bool, int | None], StudySpec], description:
             raise ValueError(f"--num-samples={args.num_samples} is out of range: must be >= 1")
         spec = build_spec(args.smoke, args.num_samples)
         study_dir, storage_path = study_paths(args.storage, spec.name)
-        start_ray(args.address, spec)
+        # Ray starts only once the study directory is known to be writable and resumable.
         return run_study(spec, study_dir=study_dir, resume=args.resume,
-                         storage_path=storage_path)
+                         storage_path=storage_path, connect=lambda: start_ray(args.address, spec))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

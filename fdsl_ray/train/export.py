@@ -4,7 +4,9 @@ The export directory is what `timm.create_model("local-dir:DIR", pretrained=True
 num_classes=K)` reads, and the weights file alone is what
 `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=PATH), ...)` reads.
 The config records the real pre-training class count, because timm drops the checkpoint's
-head exactly when the requested `num_classes` differs from the pretrained cfg's `num_classes`.
+head exactly when the requested `num_classes` differs from the pretrained cfg's `num_classes`,
+and the sha256 of the weights file, which every load verifies: a score is never computed on
+damaged weights. Non-finite weights are refused on export and on load.
 An export directory may also be an object-store URI (s3://...): it is written locally and
 uploaded, weights first, and read back through a local download.
 """
@@ -29,16 +31,19 @@ from fdsl_ray.train.models import ModelSpec, create_vit
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+SHA256_KEY = "fdsl_weights_sha256"
 _HEAD_KEYS = ("head.weight", "head.bias")
 
 
 @dataclass(frozen=True)
 class ExportedModel:
-    """What an export directory holds: its weights file, architecture and class count."""
+    """What an export directory holds: its weights file, architecture, class count and the
+    sha256 recorded for the weights (None in an export written without one)."""
 
     weights_path: str
     spec: ModelSpec
     num_classes: int
+    weights_sha256: str | None = None
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -50,7 +55,17 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
         model = inner
 
 
-def _timm_config(spec: ModelSpec, num_classes: int) -> dict[str, object]:
+def _nonfinite(tensors: Iterator[tuple[str, torch.Tensor]]) -> list[str]:
+    """Names of floating-point tensors holding a nan or an inf."""
+    return [key for key, value in tensors
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+
+
+def _listed(keys: list[str]) -> str:
+    return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+
+def _timm_config(spec: ModelSpec, num_classes: int, sha256: str) -> dict[str, object]:
     size = spec.resolved_img_size
     return {
         "architecture": spec.name,
@@ -70,6 +85,7 @@ def _timm_config(spec: ModelSpec, num_classes: int) -> dict[str, object]:
             "classifier": "head",
         },
         "fdsl_model_spec": spec.to_dict(),
+        SHA256_KEY: sha256,
     }
 
 
@@ -86,6 +102,10 @@ def export_pretrained(
     expected = create_vit(spec, num_classes).state_dict()
     _check_shapes({key: tuple(value.shape) for key, value in state.items()}, expected, spec,
                   ignore=frozenset(), source="the model to export")
+    broken = _nonfinite(iter(state.items()))
+    if broken:
+        raise ValueError(f"the model to export to {out_dir} has non-finite weights (nan or inf) "
+                         f"in {_listed(broken)}: the training diverged; nothing was exported")
     if storage.is_uri(out_dir):
         with tempfile.TemporaryDirectory(prefix="fdsl-export-") as local:
             _write_export(state, spec, num_classes, Path(local))
@@ -102,9 +122,10 @@ def _write_export(state: dict[str, torch.Tensor], spec: ModelSpec, num_classes: 
     with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as handle:
         temporary_weights = handle.name
     save_file(state, temporary_weights, metadata={"format": "pt"})
+    sha256 = storage.file_sha256(temporary_weights)
     os.replace(temporary_weights, weights_path)
     temporary_config = out / (CONFIG_FILE + ".tmp")
-    temporary_config.write_text(json.dumps(_timm_config(spec, num_classes), indent=2))
+    temporary_config.write_text(json.dumps(_timm_config(spec, num_classes, sha256), indent=2))
     os.replace(temporary_config, out / CONFIG_FILE)
     return weights_path
 
@@ -152,7 +173,25 @@ def read_exported(path: str) -> ExportedModel:
         spec = ModelSpec.from_dict(config["fdsl_model_spec"])
     else:
         spec = ModelSpec(config["architecture"], **config.get("model_args", {}))
-    return ExportedModel(weights_uri or str(weights_path), spec, int(config["num_classes"]))
+    return ExportedModel(weights_uri or str(weights_path), spec, int(config["num_classes"]),
+                         config.get(SHA256_KEY))
+
+
+def _verify_weights(weights_path: Path, path: str, recorded_sha256: str | None) -> None:
+    """Refuse weights whose bytes are not the exported ones, or that hold a nan or an inf."""
+    if recorded_sha256 is not None and storage.file_sha256(weights_path) != recorded_sha256:
+        raise ValueError(f"checkpoint {path}: {WEIGHTS_FILE} is corrupt: its sha256 differs "
+                         f"from the one recorded in {CONFIG_FILE} at export")
+    try:
+        with safe_open(str(weights_path), framework="pt") as handle:
+            broken = _nonfinite((key, handle.get_tensor(key)) for key in handle.keys())
+    except SafetensorError as error:
+        raise ValueError(
+            f"checkpoint {weights_path} is not a readable safetensors file: {error}"
+        ) from error
+    if broken:
+        raise ValueError(f"checkpoint {path} has non-finite weights (nan or inf) in "
+                         f"{_listed(broken)}: refusing to fine-tune them")
 
 
 def _architecture(spec: ModelSpec) -> dict[str, object]:
@@ -206,8 +245,10 @@ def _load_local(weights: str, path: str, spec: ModelSpec, num_classes: int) -> t
     """load_pretrained on a local file or directory; `path` is what the caller named."""
     weights_path = _resolve_weights_path(weights)
     pretrained_classes = None
+    recorded_sha256 = None
     if (weights_path.parent / CONFIG_FILE).is_file():
         exported = read_exported(str(weights_path))
+        recorded_sha256 = exported.weights_sha256
         pretrained_classes = exported.num_classes
         requested, recorded = _architecture(spec), _architecture(exported.spec)
         mismatched = [
@@ -218,6 +259,7 @@ def _load_local(weights: str, path: str, spec: ModelSpec, num_classes: int) -> t
         if mismatched:
             raise ValueError(f"checkpoint {path} was exported for another architecture: "
                              f"{', '.join(mismatched)}")
+    _verify_weights(weights_path, path, recorded_sha256)
     try:
         with safe_open(str(weights_path), framework="pt") as handle:
             found = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}

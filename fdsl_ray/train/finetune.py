@@ -304,6 +304,10 @@ def _train_epochs(
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
+        if not math.isfinite(record["loss"]):
+            raise ValueError(f"fine-tuning loss is {record['loss']} at epoch {epoch + 1}: the "
+                             f"run diverged (effective lr {config.effective_lr:.2e}); no score "
+                             "is reported")
     return history
 
 

@@ -283,7 +283,9 @@ def _batch_stream(
                 yield batch
 
 
-def _train_loop(loop_config: dict) -> None:
+def _train_loop(loop_config: dict) -> dict | None:
+    """The workers' loop; returns the record of the epoch whose loss went non-finite, if one
+    did (the driver reads rank 0's value as Result.return_value)."""
     config = PretrainConfig.from_dict(loop_config["config"])
     plan = loop_config["plan"]
     num_classes, steps_per_epoch = plan["num_classes"], plan["steps_per_epoch"]
@@ -368,6 +370,7 @@ def _train_loop(loop_config: dict) -> None:
             correct += (logits.argmax(dim=1) == labels).sum()
         seen = steps_per_epoch * config.worker_batch_size
         epoch_seconds = time.perf_counter() - started
+        diverged = _any_rank_nonfinite(loss_sum)
         record = {
             "epoch": epoch + 1,
             "loss": loss_sum.item() / steps_per_epoch,
@@ -378,6 +381,12 @@ def _train_loop(loop_config: dict) -> None:
             "lr": lr,
             "attempt": attempt,
         }
+        if diverged:
+            # Shown (reported without a checkpoint) and returned, so that the driver names the
+            # epoch and fails the run: a raise would be retried by FailureConfig, and diverge
+            # again from the same checkpoint.
+            ray.train.report(record)
+            return record
         history.append(record)
         with tempfile.TemporaryDirectory() as directory:
             saved = None
@@ -390,6 +399,15 @@ def _train_loop(loop_config: dict) -> None:
             ray.train.report(record, checkpoint=saved)
     for _ in batches:
         pass
+    return None
+
+
+def _any_rank_nonfinite(loss_sum: torch.Tensor) -> bool:
+    """True on every rank when any rank's epoch loss is nan or inf (all ranks stop together)."""
+    flag = (~torch.isfinite(loss_sum)).to(torch.float32)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -519,6 +537,31 @@ def _finished(run_dir: str, started: float) -> PretrainResult | None:
     return PretrainResult(**{**recorded, "wall_seconds": time.perf_counter() - started})
 
 
+def check_pretrain(
+    generator: dict,
+    config: PretrainConfig,
+    *,
+    storage_path: str,
+    run_name: str,
+    store_root: str | None = None,
+) -> tuple[dict, dict, str]:
+    """Every check of a run that needs no cluster, so that a caller can refuse a run before
+    starting Ray: (the generator's full config, the plan, the run directory). The run
+    directory and the store root must be writable, and a store already there undamaged."""
+    if not isinstance(config, PretrainConfig):
+        raise ValueError(f"config must be a PretrainConfig, got {type(config).__name__}")
+    if not run_name or "/" in run_name:
+        raise ValueError(f"run_name={run_name!r} must be a non-empty name without '/'")
+    generator, plan = _plan(generator, config, streaming=store_root is None)
+    run_dir = storage.join(storage_path, run_name)
+    storage.check_writable(run_dir, "storage_path")
+    if store_root is not None:
+        from fdsl_ray.data.store import check_root_writable, find_store
+
+        find_store(generator, check_root_writable(store_root))
+    return generator, plan, run_dir
+
+
 def pretrain(
     generator: dict,
     config: PretrainConfig,
@@ -537,14 +580,8 @@ def pretrain(
     a shared mount) or an object-store URI such as s3://bucket/prefix.
     """
     started = time.perf_counter()
-    if not isinstance(config, PretrainConfig):
-        raise ValueError(f"config must be a PretrainConfig, got {type(config).__name__}")
-    if not run_name or "/" in run_name:
-        raise ValueError(f"run_name={run_name!r} must be a non-empty name without '/'")
-    generator, plan = _plan(generator, config, streaming=store_root is None)
-    run_dir = storage.join(storage_path, run_name)
-    if storage.is_uri(run_dir):
-        storage.check_writable(run_dir, "storage_path")
+    generator, plan, run_dir = check_pretrain(generator, config, storage_path=storage_path,
+                                              run_name=run_name, store_root=store_root)
     _claim_run(run_dir, {"generator": generator, "config": config.to_dict()})
     done = _finished(run_dir, started)
     if done is not None:
@@ -569,6 +606,11 @@ def pretrain(
         ),
     )
     result = trainer.fit()
+    diverged = result.return_value
+    if diverged is not None:
+        raise ValueError(f"pre-training loss is {diverged['loss']} at epoch {diverged['epoch']} "
+                         f"of run {run_dir}: the run diverged (effective lr "
+                         f"{config.effective_lr:.2e}); nothing was exported")
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu", weights_only=False)
     spec = ModelSpec.named(config.model)

@@ -3,6 +3,8 @@ before Ray starts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fdsl_ray.cli import main
@@ -22,6 +24,16 @@ def test_generate_then_reuse_then_export(ray_session, tmp_path, capsys):
                  "--quiet"]) == 0
     assert sorted(path.name for path in (tmp_path / "png").iterdir()) == ["0", "1", "2"]
     assert len(list((tmp_path / "png").glob("*/*.png"))) == 6
+    shard = sorted(Path(store).glob("part-*.parquet"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the sha256 tells
+    shard.write_bytes(bytes(data))
+    assert main([*ARGS, "--out", str(tmp_path / "stores")]) == 2
+    captured = capsys.readouterr()
+    assert "(reused)" not in captured.out
+    assert captured.err.strip() == (f"fdsl generate: error: {store}: shard {shard.name} is "
+                                    "corrupt: sha256 differs from the manifest (delete the "
+                                    "store to render it again)")
 
 
 def test_generate_to_an_object_store_then_export_from_it(ray_session, s3_bucket, tmp_path,
@@ -49,10 +61,13 @@ def test_generate_to_an_object_store_then_export_from_it(ray_session, s3_bucket,
     ([*ARGS, "--actors", "0", "--out", "{tmp}"], "actors=0"),
     ([*ARGS, "--colour", "red", "--out", "{tmp}"], "unknown config key(s) colour"),
     (["export", "{tmp}", "--out", "{tmp}/png"], "has no manifest.json"),
+    (["export", "{tmp}/nope", "--out", "{tmp}/png"], "store {tmp}/nope does not exist"),
+    ([*ARGS, "--delta", "nan", "--out", "{tmp}"],
+     "delta=nan is not allowed: must be a number in"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and message in error
+    assert len(error.splitlines()) == 1 and message.replace("{tmp}", str(tmp_path)) in error

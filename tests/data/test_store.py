@@ -109,6 +109,28 @@ def test_corrupt_shard_is_named(store_copy):
         read_store(store_copy)
 
 
+def test_a_shard_with_flipped_bytes_of_the_same_size_is_refused_not_reused(store_copy):
+    """Reuse hashes every shard: a damaged store is refused (never re-rendered over), since
+    damage in place means a failing disk or a second writer."""
+    shard = store_copy / "part-00001.parquet"
+    data = bytearray(shard.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(byte ^ 0xFF for byte in data[middle:middle + 64])
+    shard.write_bytes(bytes(data))
+    assert shard.stat().st_size == manifest_of(store_copy)["shards"][1]["bytes"]
+    message = ("shard part-00001.parquet is corrupt: sha256 differs from the manifest "
+               r"\(delete the store to render it again\)")
+    with pytest.raises(ValueError, match=message):
+        find_store(CONFIG, store_copy.parent)
+    with pytest.raises(ValueError, match=message):
+        ensure_store(CONFIG, store_copy.parent, progress=False)
+
+
+def test_a_store_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(ValueError, match=f"store {tmp_path / 'nope'} does not exist"):
+        read_store(tmp_path / "nope")
+
+
 def test_truncated_shard_is_named_even_without_checksums(store_copy):
     shard = store_copy / "part-00001.parquet"
     shard.write_bytes(shard.read_bytes()[:-100])

@@ -240,3 +240,19 @@ def test_a_study_in_an_s3_bucket_resumes_on_a_new_head_node(ray_session, s3_buck
     best = resumed.loc[resumed["top1"].idxmax()]
     assert f"Trial directory (config, metrics, checkpoint): `{best['trial_dir']}`" in report
     assert "Generator configuration of this trial:" in report
+
+
+@pytest.mark.slow
+def test_a_trial_whose_pretraining_diverges_is_recorded_as_failed(ray_session, tmp_path):
+    """The trial's error is the pre-training's message, it has no top1, and Optuna has it once,
+    as failed: a diverged run is never a score."""
+    spec = tiny_spec("diverging", num_samples=1, max_failures=0,
+                     space={"delta": {"type": "categorical", "choices": [0.1]}},
+                     pretrain={**PRETRAIN, "epochs": 6, "lr": 100.0, "weight_decay": 10.0})
+    table = run_study(spec, study_dir=tmp_path, verbose=0)
+    assert list(table["status"]) == ["ERROR"] and math.isnan(table["top1"].iloc[0])
+    error = table["error"].iloc[0]
+    assert "pre-training loss is" in error and "the run diverged" in error, error
+    study = optuna.load_study(study_name="diverging",
+                              storage=f"sqlite:///{tmp_path / OPTUNA_DB}")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.FAIL]

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import timm
 import torch
+from safetensors.torch import load_file, save_file
 
-from fdsl_ray.train.export import export_pretrained, load_pretrained, read_exported
+from fdsl_ray.train.export import (
+    SHA256_KEY,
+    export_pretrained,
+    load_pretrained,
+    read_exported,
+)
 from fdsl_ray.train.models import ModelSpec, create_vit
 
 PRETRAIN_CLASSES = 12
@@ -116,3 +123,58 @@ def test_fine_tuning_resolution_may_differ(exported):
     loaded = load_pretrained(path, larger, 3)
     assert loaded(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
     assert torch.equal(loaded.blocks[0].attn.qkv.weight, model.blocks[0].attn.qkv.weight)
+
+
+def _flip(path: Path, count: int = 4096) -> None:
+    """Invert `count` bytes in the middle of a file, keeping its size."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + count] = bytes(byte ^ 0xFF for byte in data[middle:middle + count])
+    path.write_bytes(bytes(data))
+
+
+def test_export_records_the_sha256_of_its_weights(exported):
+    _, _, path = exported
+    expected = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert read_exported(path).weights_sha256 == expected
+    assert json.loads((Path(path).parent / "config.json").read_text())[SHA256_KEY] == expected
+
+
+def test_flipped_bytes_in_the_weights_refuse_the_load_by_name(exported):
+    spec, _, path = exported
+    _flip(Path(path))
+    with pytest.raises(ValueError, match=rf"checkpoint {path}: model.safetensors is corrupt: "
+                                         r"its sha256 differs from the one recorded in "
+                                         r"config.json"):
+        load_pretrained(path, spec, 5)
+
+
+def test_nan_weights_are_refused_on_export(tmp_path):
+    spec = ModelSpec.cpu_micro()
+    model = create_vit(spec, PRETRAIN_CLASSES)
+    with torch.no_grad():
+        model.blocks[0].attn.qkv.weight[0, 0] = float("nan")
+        model.head.bias[1] = float("inf")
+    with pytest.raises(ValueError, match=r"non-finite weights \(nan or inf\) in "
+                                         r"blocks.0.attn.qkv.weight, head.bias: the training "
+                                         r"diverged; nothing was exported"):
+        export_pretrained(model, spec, PRETRAIN_CLASSES, str(tmp_path / "export"))
+    assert not (tmp_path / "export").exists()
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["record-updated", "no-config"])
+def test_nan_weights_are_refused_on_load(exported, recorded):
+    """All weights NaN, with a matching sha256 in the record or with no record at all."""
+    spec, _, path = exported
+    save_file({key: torch.full_like(value, float("nan"))
+               for key, value in load_file(path).items()}, path)
+    config_path = Path(path).parent / "config.json"
+    if recorded:
+        config = json.loads(config_path.read_text())
+        config[SHA256_KEY] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        config_path.write_text(json.dumps(config))
+    else:
+        config_path.unlink()
+    with pytest.raises(ValueError, match=rf"checkpoint {path} has non-finite weights \(nan or "
+                                         r"inf\) in blocks.0.attn.proj.bias, .* more: refusing"):
+        load_pretrained(path, spec, 5)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from fdsl_ray.cli import main
 from fdsl_ray.train.export import export_pretrained
@@ -169,3 +171,32 @@ def test_cli_errors_are_one_line(argv, message, checkpoint, tmp_path, capsys):
     assert error.startswith("fdsl finetune: error: ")
     assert message.format(tmp=tmp_path) in error
     assert "Traceback" not in error
+
+
+@pytest.fixture
+def own_checkpoint(tmp_path):
+    torch.manual_seed(12)
+    return Path(export_pretrained(create_vit(MICRO, 7), MICRO, 7, str(tmp_path / "export")))
+
+
+def test_cli_refuses_weights_with_flipped_bytes_by_name(own_checkpoint, capsys):
+    data = bytearray(own_checkpoint.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(byte ^ 0xFF for byte in data[middle:middle + 4096])
+    own_checkpoint.write_bytes(bytes(data))
+    assert main(["finetune", "--checkpoint", str(own_checkpoint.parent), "--epochs", "2",
+                 "--warmup-epochs", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (f"fdsl finetune: error: checkpoint {own_checkpoint.parent}: "
+                     "model.safetensors is corrupt: its sha256 differs from the one recorded in "
+                     "config.json at export")
+
+
+def test_a_non_finite_loss_fails_naming_the_epoch(own_checkpoint):
+    """Finite weights so large that the forward pass overflows: no top-1 comes back."""
+    state = {key: torch.full_like(value, 3e38) for key, value in load_file(own_checkpoint).items()}
+    save_file(state, own_checkpoint)
+    (own_checkpoint.parent / "config.json").unlink()
+    with pytest.raises(ValueError, match=r"fine-tuning loss is nan at epoch 1: the run diverged "
+                                         r"\(effective lr .*\); no score is reported"):
+        finetune(_quick(epochs=2, warmup_epochs=0), weights=str(own_checkpoint), model=MICRO)

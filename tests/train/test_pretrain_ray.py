@@ -215,3 +215,17 @@ def test_a_run_records_its_environment(one_actor_run):
     assert environment["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     for module in (torch, timm, ray, numpy, numba):
         assert environment[module.__name__] == module.__version__
+
+
+def test_a_run_whose_loss_goes_non_finite_fails_naming_the_epoch(ray_session, tmp_path):
+    """lr 100 with weight decay 10 multiplies the weights by about -15 a step: the loss
+    overflows within a few epochs, and the run fails instead of exporting nan weights."""
+    generator = dict(name="onepfrac", image_size=16, n_points=300, num_categories=4,
+                     images_per_category=4)
+    config = _config(epochs=6, batch_size=8, lr=100.0, weight_decay=10.0, num_workers=1,
+                     max_failures=1)
+    with pytest.raises(ValueError, match=rf"pre-training loss is (nan|inf) at epoch [2-6] of run "
+                                         rf"{tmp_path / 'diverges'}: the run diverged \(effective "
+                                         r"lr 1.56e\+00\); nothing was exported"):
+        pretrain(generator, config, storage_path=str(tmp_path), run_name="diverges")
+    assert not (tmp_path / "diverges" / "pretrained").exists()
