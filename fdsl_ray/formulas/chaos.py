@@ -77,28 +77,41 @@ def shared_uniforms(n_points: int) -> np.ndarray:
     return uniforms
 
 
-@functools.lru_cache(maxsize=256)
-def _shared_indices(cumulative_bytes: bytes, n_points: int) -> np.ndarray:
-    cumulative = np.frombuffer(cumulative_bytes, dtype=np.float64)
-    # The last cumulative entry is exactly 1 > u, so every index names a map.
-    indices = np.searchsorted(cumulative, shared_uniforms(n_points), side="left").astype(np.uint8)
-    indices.flags.writeable = False
-    return indices
-
-
-def shared_map_indices(system: IFSSystem, n_points: int) -> np.ndarray:
-    """uint8 [n_points - 1]: the map of each step under the shared sequence. Systems with the
-    same probabilities (1p-frac's categories, a FractalDB category's weighted systems) share
-    one cached array."""
-    return _shared_indices(system.cumulative.tobytes(), n_points)
-
-
 @numba.njit(cache=True)
 def _map_index(cumulative, n_maps, u):
     """The map whose cumulative interval holds u: the number of boundaries at or below u."""
     index = 0
     for k in range(n_maps - 1):
         index += u >= cumulative[k]
+    return index
+
+
+@numba.njit(cache=True)
+def _fill_shared_buckets(cumulative, n_maps, buckets):
+    """buckets[j]: the references' map (the first whose cumulative is >= u, i.e. the number of
+    boundaries below u) for every u in [j / 256, (j + 1) / 256), or -1 where a boundary lies
+    in that interval."""
+    size = buckets.size
+    for j in range(size):
+        low, high = j / size, (j + 1) / size
+        index = 0
+        split = False
+        for k in range(n_maps - 1):
+            index += cumulative[k] < low
+            split |= low <= cumulative[k] < high
+        buckets[j] = -1 if split else index
+
+
+@numba.njit(inline="always", cache=True)
+def _shared_map(uniforms, step, cumulative, n_maps, buckets):
+    """The map of `step` under the shared sequence: a table load, a scan only in the few
+    buckets a boundary splits."""
+    u = uniforms[step - 1]
+    index = buckets[np.int64(u * buckets.size)]
+    if index < 0:
+        index = 0
+        for k in range(n_maps - 1):
+            index += cumulative[k] < u
     return index
 
 
@@ -135,7 +148,7 @@ def _widen(step, warmup, x, y, x_low, x_high, y_low, y_high):
 
 
 @numba.njit(cache=True)
-def _orbit(maps, cumulative, n_maps, sequence, shared, buckets, key, n_points, warmup, xs, ys):
+def _orbit(maps, cumulative, n_maps, uniforms, shared, buckets, key, n_points, warmup, xs, ys):
     """xs, ys [n_points] from the origin (point 0); (finite, x low, x high, y low, y high) over
     the points from `warmup` on.
 
@@ -144,7 +157,9 @@ def _orbit(maps, cumulative, n_maps, sequence, shared, buckets, key, n_points, w
     floats never comes back (inf and NaN absorb every affine map), so the last point alone
     says whether all are finite.
     """
-    if not shared:
+    if shared:
+        _fill_shared_buckets(cumulative, n_maps, buckets)
+    else:
         _fill_buckets(cumulative, n_maps, buckets)
     shift = np.uint64(32 - BUCKET_BITS)
     low32 = np.uint64(0xFFFFFFFF)
@@ -154,7 +169,7 @@ def _orbit(maps, cumulative, n_maps, sequence, shared, buckets, key, n_points, w
     x_low = x_high = y_low = y_high = 0.0
     for step in range(1, n_points):
         if shared:
-            index = np.int64(sequence[step - 1])
+            index = _shared_map(uniforms, step, cumulative, n_maps, buckets)
         else:
             if step & 1:
                 bits = draw_bits(key, np.uint64(step >> 1))
@@ -172,17 +187,22 @@ def _orbit(maps, cumulative, n_maps, sequence, shared, buckets, key, n_points, w
 
 
 @numba.njit(cache=True)
-def _shared_orbit_pair(maps_a, sequence_a, maps_b, sequence_b, n_points, warmup, xs, ys):
+def _shared_orbit_pair(maps_a, cumulative_a, n_maps_a, buckets_a, maps_b, cumulative_b, n_maps_b,
+                       buckets_b, uniforms, n_points, warmup, xs, ys):
     """Two shared-sequence orbits at once, into xs[0], ys[0] and xs[1], ys[1]: a step waits on
     the one before it, so two independent chains take little more than one (about 1.8x the
     images per second of _orbit). Returns _orbit's tuple for each."""
+    _fill_shared_buckets(cumulative_a, n_maps_a, buckets_a)
+    _fill_shared_buckets(cumulative_b, n_maps_b, buckets_b)
     xa = ya = xb = yb = 0.0
     xs[0, 0] = ys[0, 0] = xs[1, 0] = ys[1, 0] = 0.0
     a_x_low = a_x_high = a_y_low = a_y_high = 0.0
     b_x_low = b_x_high = b_y_low = b_y_high = 0.0
     for step in range(1, n_points):
-        xa, ya = _apply(maps_a, np.int64(sequence_a[step - 1]), xa, ya)
-        xb, yb = _apply(maps_b, np.int64(sequence_b[step - 1]), xb, yb)
+        xa, ya = _apply(maps_a, _shared_map(uniforms, step, cumulative_a, n_maps_a, buckets_a),
+                        xa, ya)
+        xb, yb = _apply(maps_b, _shared_map(uniforms, step, cumulative_b, n_maps_b, buckets_b),
+                        xb, yb)
         xs[0, step] = xa
         ys[0, step] = ya
         xs[1, step] = xb
@@ -356,24 +376,24 @@ def _finish(canvas, xs, ys, orbit, warmup, n_points, mask_key, patch, flip, meas
 
 
 @numba.njit(cache=True)
-def render_kernel(maps, cumulative, n_maps, sequences, sequence_of, point_keys, mask_keys,
-                  flips, n_points, warmup, patch, xs, ys, canvas, resized, starts, counts,
-                  weights, rows, out, filling):
-    """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps); image b reads map
-    sequence sequences[sequence_of[b]], or draws from point_keys[b] where that is -1 (for the
-    whole batch). xs, ys [2, n_points], canvas [R, R] (zeroed), resized [S, S] and rows are
-    scratch. With B rows, out [B, S, S] gets the images; with none, filling [B] gets each
-    canvas' filling rate. Shared-sequence images go through the chaos game in pairs."""
-    buckets = np.empty(1 << BUCKET_BITS, dtype=np.int64)
+def render_kernel(maps, cumulative, n_maps, uniforms, shared, point_keys, mask_keys, flips,
+                  n_points, warmup, patch, xs, ys, canvas, resized, starts, counts, weights, rows,
+                  out, filling):
+    """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps); with `shared` every
+    image reads the shared uniforms [n_points - 1], else image b draws from point_keys[b].
+    xs, ys [2, n_points], canvas [R, R] (zeroed), resized [S, S] and rows are scratch. With B
+    rows, out [B, S, S] gets the images; with none, filling [B] gets each canvas' filling
+    rate. Shared-sequence images go through the chaos game in pairs."""
+    buckets = np.empty((2, 1 << BUCKET_BITS), dtype=np.int64)
     images = filling.size
     measure = out.shape[0] != images
-    shared = images > 0 and sequence_of[0] >= 0
     image = 0
     while image < images:
         if shared and image + 1 < images:
             orbit_a, orbit_b = _shared_orbit_pair(
-                maps[image], sequences[sequence_of[image]], maps[image + 1],
-                sequences[sequence_of[image + 1]], n_points, warmup, xs, ys)
+                maps[image], cumulative[image], n_maps[image], buckets[0], maps[image + 1],
+                cumulative[image + 1], n_maps[image + 1], buckets[1], uniforms, n_points, warmup,
+                xs, ys)
             _finish(canvas, xs[0], ys[0], orbit_a, warmup, n_points, mask_keys[image], patch,
                     flips[image], measure, resized, starts, counts, weights, rows, out, filling,
                     image)
@@ -382,9 +402,8 @@ def render_kernel(maps, cumulative, n_maps, sequences, sequence_of, point_keys, 
                     filling, image + 1)
             image += 2
         else:
-            orbit = _orbit(maps[image], cumulative[image], n_maps[image],
-                           sequences[max(sequence_of[image], 0)], shared, buckets,
-                           point_keys[image], n_points, warmup, xs[0], ys[0])
+            orbit = _orbit(maps[image], cumulative[image], n_maps[image], uniforms, shared,
+                           buckets[0], point_keys[image], n_points, warmup, xs[0], ys[0])
             _finish(canvas, xs[0], ys[0], orbit, warmup, n_points, mask_keys[image], patch,
                     flips[image], measure, resized, starts, counts, weights, rows, out, filling,
                     image)
@@ -478,37 +497,15 @@ def _run(systems: Sequence[IFSSystem], mask_keys: np.ndarray, flips: np.ndarray,
         maps[index, : system.n_maps] = system.maps
         cumulative[index, : system.n_maps] = system.cumulative
         n_maps[index] = system.n_maps
-    sequences, sequence_of = _sequences_for(systems, n_points, keyed)
+    uniforms = shared_uniforms(n_points) if not keyed else np.zeros(1)
     out = np.empty((0 if image_size is None else count, size, size), dtype=np.uint8)
     filling = np.zeros(count, dtype=np.float64)
     xs, ys, canvas, resized, rows = _scratch(n_points, render_size, size)
     starts, counts, weights = area_taps(render_size, size)
-    render_kernel(maps, cumulative, n_maps, sequences, sequence_of, point_keys, mask_keys, flips,
+    render_kernel(maps, cumulative, n_maps, uniforms, not keyed, point_keys, mask_keys, flips,
                   n_points, warmup_points, bool(patch), xs, ys, canvas, resized, starts, counts,
                   weights, rows, out, filling)
     return out, filling
-
-
-def _sequences_for(systems: Sequence[IFSSystem], n_points: int,
-                   keyed: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 [K, n_points - 1] distinct map sequences, int64 [B] row of each image, -1 when
-    keyed)."""
-    if keyed:
-        return np.zeros((1, 1), dtype=np.uint8), np.full(len(systems), -1, dtype=np.int64)
-    rows: dict[int, int] = {}
-    arrays: list[np.ndarray] = []
-    sequence_of = np.empty(len(systems), dtype=np.int64)
-    for index, system in enumerate(systems):
-        array = shared_map_indices(system, n_points)
-        row = rows.setdefault(id(array), len(arrays))
-        if row == len(arrays):
-            arrays.append(array)
-        sequence_of[index] = row
-    width = max(n_points - 1, 1)
-    sequences = np.zeros((max(len(arrays), 1), width), dtype=np.uint8)
-    for row, array in enumerate(arrays):
-        sequences[row, : array.size] = array
-    return sequences, sequence_of
 
 
 _SCRATCH = threading.local()
