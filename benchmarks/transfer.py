@@ -14,6 +14,7 @@ texture that the CPU recipe does not learn from in 600 steps). The pre-training 
 
     python benchmarks/transfer.py                       # scratch, Delta 0.1, Delta 0.01
     python benchmarks/transfer.py --generators fractaldb,rcdb,exfractaldb
+    python benchmarks/transfer.py --generators visualatom,ofdb-1k
 """
 
 from __future__ import annotations
@@ -28,16 +29,20 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import ray  # noqa: E402
 
+from fdsl_ray.formulas.presets import PRESETS  # noqa: E402
 from fdsl_ray.train import FinetuneConfig, ModelSpec, PretrainConfig, finetune, pretrain  # noqa: E402
 
 MARGIN_POINTS = 20.0
 
 
 def _generator(column: str, args: argparse.Namespace) -> dict:
-    """'onepfrac:0.1' -> onepfrac with delta 0.1; other names take their own defaults."""
+    """'onepfrac:0.1' -> onepfrac with delta 0.1; other names take their own defaults. A
+    preset (e.g. ofdb-1k: 1,000 categories x 1 image) keeps its own data set size."""
     name, _, delta = column.partition(":")
-    generator = dict(name=name, image_size=args.image_size, num_categories=args.categories,
-                     images_per_category=args.images_per_category)
+    generator = dict(name=name, image_size=args.image_size)
+    if name not in PRESETS:
+        generator.update(num_categories=args.categories,
+                         images_per_category=args.images_per_category)
     if delta:
         generator["delta"] = float(delta)
     if name in ("onepfrac", "fractaldb"):

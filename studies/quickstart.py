@@ -2,7 +2,7 @@
 
 A local Ray on CPU runs a grid over Delta (the 1p-frac paper's finding: Delta = 0.01 makes the
 categories too alike to learn from, Delta near 0.1 works), pre-trains a small ViT per trial and
-fine-tunes it on digits with 10 images per class (3 trials, about 13 minutes on 2 cores). The
+fine-tunes it on digits with 10 images per class (3 trials, about 20 minutes on 2 cores). The
 1p-frac images are drawn at 32 px in point mode, not area-resized from 512 px patches (see
 build_spec):
 

@@ -340,24 +340,6 @@ def _count_filled(canvas):
 
 
 @numba.njit(cache=True)
-def _finish(canvas, xs, ys, orbit, warmup, n_points, mask_key, patch, flip, measure, resize,
-            resized, starts, counts, weights, rows, out, filling, image):
-    """Rasterise one orbit onto the cleared canvas, then measure it or write its image."""
-    finite, x_low, x_high, y_low, y_high = orbit
-    if finite:
-        _rasterise(canvas, xs, ys, warmup, n_points, mask_key, patch, x_low, x_high, y_low,
-                   y_high)
-    if measure:
-        filling[image] = _count_filled(canvas)
-    elif resize:
-        area_resize_into(canvas, resized, starts, counts, weights, rows)
-        _copy_flipped(resized, out[image], flip)
-    else:
-        _copy_flipped(canvas, out[image], flip)
-    canvas[:] = 0
-
-
-@numba.njit(cache=True)
 def _finish(canvas, xs, ys, orbit, warmup, n_points, mask_key, patch, flip, measure, resized,
             starts, counts, weights, rows, out, filling, image):
     """Rasterise one orbit onto the zeroed canvas, measure it or write its image, re-zero."""

@@ -194,7 +194,7 @@ def test_config_round_trip(atoms):
     ("max_vertices", 100, r"max_vertices=100 is out of range: must be in \[200, 100000\]"),
     ("max_orbits", 0, r"max_orbits=0 is out of range"),
     ("min_noise", -1.0, r"min_noise=-1.0 is out of range"),
-    ("max_line_width", "wide", r"max_line_width='wide' must be a number"),
+    ("max_line_width", "wide", r"max_line_width='wide' is not a number: must be a number"),
     ("max_frequency", -1, r"max_frequency=-1 is out of range"),
 ])
 def test_bad_config_names_the_field(field, value, message):
