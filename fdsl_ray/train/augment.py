@@ -138,6 +138,29 @@ def _image_seed(seed: int, epoch: int, label: int, instance: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + label * 7_919 + instance * 104_729) % 2**31
 
 
+def _posterize_any_bits(img, bits_to_keep, **_):
+    """timm's posterize op, where 0 bits gives the black image the references' Pillow made:
+    RandAugment's `inc1` policy at magnitude 10 asks for 0 bits, which Pillow >= 10 refuses
+    ("bits must be between or equal to 1 and 8") and older Pillow mapped to black."""
+    from PIL import Image, ImageOps
+
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def _allow_zero_bit_posterize(transform) -> None:
+    from timm.data.auto_augment import RandAugment, posterize
+
+    for step in getattr(transform, "transforms", ()):
+        if isinstance(step, RandAugment):
+            for op in step.ops:
+                if op.aug_fn is posterize:
+                    op.aug_fn = _posterize_any_bits
+
+
 class TimmAugment:
     """uint8 images -> timm `create_transform` output (float32 [3, S, S], normalised).
 
@@ -152,6 +175,7 @@ class TimmAugment:
         from timm.data import create_transform
 
         self.transform = create_transform(**kwargs)
+        _allow_zero_bit_posterize(self.transform)
         self.seed = seed
 
     def __call__(self, images: np.ndarray, labels: np.ndarray, instances: np.ndarray,

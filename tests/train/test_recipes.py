@@ -254,3 +254,23 @@ def test_a_cpu_pretraining_step_with_the_full_reference_augmentation():
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss) and targets.shape == (8, 4)
+
+
+def test_zero_bit_posterize_gives_black_as_the_references_pillow_did():
+    """rand-m9-mstd0.5-inc1 can ask posterize for 0 bits; Pillow >= 10 raises there."""
+    import numpy as np
+    from PIL import Image, ImageOps
+    from timm.data.auto_augment import RandAugment
+
+    from fdsl_ray.train.augment import TimmAugment, _posterize_any_bits
+
+    picture = Image.fromarray((np.arange(4096).reshape(64, 64) % 256).astype(np.uint8))
+    assert np.asarray(_posterize_any_bits(picture, 0)).max() == 0
+    assert np.array_equal(np.asarray(_posterize_any_bits(picture, 3)),
+                          np.asarray(ImageOps.posterize(picture, 3)))
+    augment = TimmAugment(dict(input_size=32, is_training=True,
+                               auto_augment="rand-m9-mstd0.5-inc1"), seed=0)
+    (policy,) = [step for step in augment.transform.transforms
+                 if isinstance(step, RandAugment)]
+    assert [op.name for op in policy.ops if op.aug_fn is _posterize_any_bits] == [
+        "PosterizeIncreasing"]
