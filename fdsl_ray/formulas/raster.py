@@ -100,3 +100,16 @@ def warp_affine_batch(source: np.ndarray, matrices: np.ndarray, out: np.ndarray)
                         total += wx * wy * source[yy, xx]
                 level = np.int64(total + 0.5)
                 out[b, row, col] = 255 if level > 255 else (0 if level < 0 else level)
+
+
+def check_line_render_size(generator: str, lines: str, render_size: int, image_size: int,
+                           minimum: int, reference: int) -> None:
+    """1 px lines drawn on a small canvas merge; the area resize, not the canvas, should shrink
+    them (rcdb and visualatom share this limit)."""
+    if render_size < minimum:
+        raise ValueError(
+            f"render_size={render_size} (image_size={image_size}) is too small for "
+            f"{generator}: its 1 px {lines} need render_size >= {minimum} (the reference draws "
+            f"at {reference}); keep image_size and raise render_size, the area resize brings "
+            "the drawing down to image_size"
+        )

@@ -41,7 +41,7 @@ import numpy as np
 
 from fdsl_ray.formulas.base import Generator, GeneratorConfig
 from fdsl_ray.formulas.perlin import pnoise1
-from fdsl_ray.formulas.raster import draw_closed_polyline
+from fdsl_ray.formulas.raster import check_line_render_size, draw_closed_polyline
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.resize import area_resize_into, area_taps, resize_scratch
 from fdsl_ray.formulas.rng import draw_bits, draw_uniform, keys_for, rng_for, tag
@@ -84,13 +84,8 @@ class VisualAtomConfig(GeneratorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.render_size < MIN_RENDER_SIZE:
-            raise ValueError(
-                f"render_size={self.render_size} (image_size={self.image_size}) is too small "
-                f"for visualatom: its 1 px orbits need render_size >= {MIN_RENDER_SIZE} (the "
-                f"reference draws at {REFERENCE_SIZE}); keep image_size and raise render_size, "
-                "the area resize brings the drawing down to image_size"
-            )
+        check_line_render_size("visualatom", "orbits", self.render_size, self.image_size,
+                               MIN_RENDER_SIZE, REFERENCE_SIZE)
         check_int("min_vertices", self.min_vertices, 3, 100_000)
         check_int("max_vertices", self.max_vertices, self.min_vertices, 100_000)
         check_int("max_orbits", self.max_orbits, 1, 10_000)
