@@ -49,6 +49,7 @@ PATCH_REACH = 3  # a patch covers pixel + 1 .. pixel + 3
 MIN_RENDER_SIZE = 2 * PAD + 4
 REFERENCE_SEQUENCE_SEED = 100
 MAP_SEQUENCES = ("shared", "per-category")
+RASTER_CHUNK = 1024  # points per rasterising pass: their offsets and masks stay in L1
 BUCKET_BITS = 8  # the map choice of a 32-bit draw is looked up by its top 8 bits
 TO_UNIT = 1.0 / 4294967296.0  # 32 random bits to a float in [0, 1)
 
@@ -102,19 +103,6 @@ def _fill_shared_buckets(cumulative, n_maps, buckets):
         buckets[j] = -1 if split else index
 
 
-@numba.njit(inline="always", cache=True)
-def _shared_map(uniforms, step, cumulative, n_maps, buckets):
-    """The map of `step` under the shared sequence: a table load, a scan only in the few
-    buckets a boundary splits."""
-    u = uniforms[step - 1]
-    index = buckets[np.int64(u * buckets.size)]
-    if index < 0:
-        index = 0
-        for k in range(n_maps - 1):
-            index += cumulative[k] < u
-    return index
-
-
 @numba.njit(cache=True)
 def _fill_buckets(cumulative, n_maps, buckets):
     """buckets[j]: the map of every 32-bit draw whose top bits are j, or -1 where a boundary
@@ -138,81 +126,68 @@ def _apply(maps, index, x, y):
 
 
 @numba.njit(inline="always", cache=True)
-def _widen(step, warmup, x, y, x_low, x_high, y_low, y_high):
-    """The frame over the points from `warmup` on (the origin's 0 bounds when warmup is 0)."""
-    if step == warmup:
-        return x, x, y, y
-    if step > warmup:
-        return min(x_low, x), max(x_high, x), min(y_low, y), max(y_high, y)
-    return x_low, x_high, y_low, y_high
+def _next_map(cumulative, n_maps, uniforms, shared, buckets, key, step, bits):
+    """(map of `step`, the 64 random bits it leaves to the next step). Shared: the
+    references' map of u (the number of boundaries below it), a table load but in the few
+    buckets a boundary splits. Per-category: one 64-bit draw of `key` serves two steps (32
+    bits each)."""
+    if shared:
+        u = uniforms[np.uint64(step - 1)]
+        index = buckets[np.uint64(np.int64(u * buckets.size))]
+        if index < 0:
+            index = 0
+            for k in range(n_maps - 1):
+                index += cumulative[k] < u
+        return index, bits
+    if step & 1:
+        bits = draw_bits(key, np.uint64(step >> 1))
+        half = bits >> np.uint64(32)
+    else:
+        half = bits & np.uint64(0xFFFFFFFF)
+    index = buckets[half >> np.uint64(32 - BUCKET_BITS)]
+    if index < 0:
+        index = _map_index(cumulative, n_maps, float(half) * TO_UNIT)
+    return index, bits
+
+
+@numba.njit(inline="always", cache=True)
+def _trace(maps, cumulative, n_maps, uniforms, shared, buckets, key, n_points, warmup, xs, ys):
+    """_orbit's loops, inlined with `shared` a constant: a branch on it per step (or on the
+    warm-up, or numba's negative-index checks) costs as much as the step itself."""
+    bits = np.uint64(0)
+    x = y = 0.0
+    xs[0] = ys[0] = 0.0
+    for step in range(1, warmup + 1):
+        index, bits = _next_map(cumulative, n_maps, uniforms, shared, buckets, key, step, bits)
+        x, y = _apply(maps, index, x, y)
+        xs[np.uint64(step)] = x
+        ys[np.uint64(step)] = y
+    x_low = x_high = x
+    y_low = y_high = y
+    for step in range(warmup + 1, n_points):
+        index, bits = _next_map(cumulative, n_maps, uniforms, shared, buckets, key, step, bits)
+        x, y = _apply(maps, index, x, y)
+        xs[np.uint64(step)] = x
+        ys[np.uint64(step)] = y
+        x_low = min(x_low, x)
+        x_high = max(x_high, x)
+        y_low = min(y_low, y)
+        y_high = max(y_high, y)
+    return np.isfinite(x) and np.isfinite(y), x_low, x_high, y_low, y_high
 
 
 @numba.njit(cache=True)
 def _orbit(maps, cumulative, n_maps, uniforms, shared, buckets, key, n_points, warmup, xs, ys):
     """xs, ys [n_points] from the origin (point 0); (finite, x low, x high, y low, y high) over
-    the points from `warmup` on.
-
-    A shared sequence gives each step's map; otherwise one 64-bit draw of `key` serves two
-    steps (32 bits each), looked up in the bucket table. An orbit that leaves the finite
-    floats never comes back (inf and NaN absorb every affine map), so the last point alone
-    says whether all are finite.
-    """
+    the points from `warmup` on. An orbit that leaves the finite floats never comes back (inf
+    and NaN absorb every affine map), so the last point alone says whether all are finite."""
     if shared:
         _fill_shared_buckets(cumulative, n_maps, buckets)
-    else:
-        _fill_buckets(cumulative, n_maps, buckets)
-    shift = np.uint64(32 - BUCKET_BITS)
-    low32 = np.uint64(0xFFFFFFFF)
-    bits = np.uint64(0)
-    x = y = 0.0
-    xs[0] = ys[0] = 0.0
-    x_low = x_high = y_low = y_high = 0.0
-    for step in range(1, n_points):
-        if shared:
-            index = _shared_map(uniforms, step, cumulative, n_maps, buckets)
-        else:
-            if step & 1:
-                bits = draw_bits(key, np.uint64(step >> 1))
-                half = bits >> np.uint64(32)
-            else:
-                half = bits & low32
-            index = buckets[half >> shift]
-            if index < 0:
-                index = _map_index(cumulative, n_maps, float(half) * TO_UNIT)
-        x, y = _apply(maps, index, x, y)
-        xs[step] = x
-        ys[step] = y
-        x_low, x_high, y_low, y_high = _widen(step, warmup, x, y, x_low, x_high, y_low, y_high)
-    return np.isfinite(x) and np.isfinite(y), x_low, x_high, y_low, y_high
-
-
-@numba.njit(cache=True)
-def _shared_orbit_pair(maps_a, cumulative_a, n_maps_a, buckets_a, maps_b, cumulative_b, n_maps_b,
-                       buckets_b, uniforms, n_points, warmup, xs, ys):
-    """Two shared-sequence orbits at once, into xs[0], ys[0] and xs[1], ys[1]: a step waits on
-    the one before it, so two independent chains take little more than one (about 1.8x the
-    images per second of _orbit). Returns _orbit's tuple for each."""
-    _fill_shared_buckets(cumulative_a, n_maps_a, buckets_a)
-    _fill_shared_buckets(cumulative_b, n_maps_b, buckets_b)
-    xa = ya = xb = yb = 0.0
-    xs[0, 0] = ys[0, 0] = xs[1, 0] = ys[1, 0] = 0.0
-    a_x_low = a_x_high = a_y_low = a_y_high = 0.0
-    b_x_low = b_x_high = b_y_low = b_y_high = 0.0
-    for step in range(1, n_points):
-        xa, ya = _apply(maps_a, _shared_map(uniforms, step, cumulative_a, n_maps_a, buckets_a),
-                        xa, ya)
-        xb, yb = _apply(maps_b, _shared_map(uniforms, step, cumulative_b, n_maps_b, buckets_b),
-                        xb, yb)
-        xs[0, step] = xa
-        ys[0, step] = ya
-        xs[1, step] = xb
-        ys[1, step] = yb
-        a_x_low, a_x_high, a_y_low, a_y_high = _widen(step, warmup, xa, ya, a_x_low, a_x_high,
-                                                      a_y_low, a_y_high)
-        b_x_low, b_x_high, b_y_low, b_y_high = _widen(step, warmup, xb, yb, b_x_low, b_x_high,
-                                                      b_y_low, b_y_high)
-    return ((np.isfinite(xa) and np.isfinite(ya), a_x_low, a_x_high, a_y_low, a_y_high),
-            (np.isfinite(xb) and np.isfinite(yb), b_x_low, b_x_high, b_y_low, b_y_high))
+        return _trace(maps, cumulative, n_maps, uniforms, True, buckets, key, n_points, warmup,
+                      xs, ys)
+    _fill_buckets(cumulative, n_maps, buckets)
+    return _trace(maps, cumulative, n_maps, uniforms, False, buckets, key, n_points, warmup,
+                  xs, ys)
 
 
 @numba.njit(inline="always", cache=True)
@@ -267,24 +242,37 @@ def _copy3(typingctx, target, target_index, source, source_index):
 
 
 
-@numba.njit(inline="always", cache=True)
-def _paste(pixels, stride, patches, x, y, x_low, x_scale, x_offset, y_low, y_scale, y_offset,
-           mask):
-    """The whole 3x3 patch of mask with its top-left cell at (pixel + 1), empty cells
-    overwriting with black as the references' PIL paste does."""
-    col = np.uint64(np.int64((x - x_low) * x_scale + x_offset))
-    row = np.uint64(np.int64((y - y_low) * y_scale + y_offset))
-    corner = (row + np.uint64(1)) * stride + col + np.uint64(1)
-    source = mask * np.uint64(9)
-    _copy3(pixels, corner, patches, source)
-    _copy3(pixels, corner + stride, patches, source + np.uint64(3))
-    _copy3(pixels, corner + stride + stride, patches, source + np.uint64(6))
+@numba.njit(cache=True)
+def _pixel_offsets(xs, ys, start, count, x_low, x_scale, x_offset, y_low, y_scale, y_offset,
+                   stride, offsets):
+    """offsets[i]: the flat pixel of point start + i, pixel = int((v - low) * scale + offset)
+    (int32 truncation equals int64's on a canvas of at most 4096 px). Branch-free and unsigned,
+    so LLVM vectorises it."""
+    for i in range(count):
+        point = np.uint64(start + i)
+        col = np.int32((xs[point] - x_low) * x_scale + x_offset)
+        row = np.int32((ys[point] - y_low) * y_scale + y_offset)
+        offsets[np.uint64(i)] = row * stride + col
 
 
 @numba.njit(cache=True)
-def _rasterise(canvas, xs, ys, first, n_points, mask_key, patch, x_low, x_high, y_low, y_high):
-    """Draw points first..n_points - 1, later over earlier. Unsigned flat indices spare
-    numba's negative-index checks; points in pairs, one mask draw each, spare a branch."""
+def _patch_sources(mask_key, first_pair, pairs, sources):
+    """sources[2 i], sources[2 i + 1]: the PATCHES offsets of the masks in the low and high 32
+    bits of draw first_pair + i (one 64-bit draw per two points)."""
+    for i in range(pairs):
+        bits = draw_bits(mask_key, np.uint64(first_pair + i))
+        sources[np.uint64(2 * i)] = _patch_mask(bits & np.uint64(0xFFFFFFFF)) * np.uint64(9)
+        sources[np.uint64(2 * i + 1)] = _patch_mask(bits >> np.uint64(32)) * np.uint64(9)
+
+
+@numba.njit(cache=True)
+def _rasterise(canvas, xs, ys, first, n_points, mask_key, patch, x_low, x_high, y_low, y_high,
+               offsets, sources):
+    """Draw points first..n_points - 1, later over earlier, RASTER_CHUNK points at a time:
+    their pixels and masks in two vectorised passes into L1-sized offsets and sources, then
+    the pastes, each the whole 3x3 patch with its top-left cell at (pixel + 1), empty cells
+    overwriting with black as the references' PIL paste does. A third of the instructions
+    of computing each point's pixel and mask beside its paste."""
     size = canvas.shape[0]
     pixels = canvas.reshape(-1)
     rows = PATCHES.reshape(-1)
@@ -292,28 +280,24 @@ def _rasterise(canvas, xs, ys, first, n_points, mask_key, patch, x_low, x_high, 
     x_scale, x_offset = _axis(x_low, x_high, usable)
     y_scale, y_offset = _axis(y_low, y_high, usable)
     stride = np.uint64(size)
-    if not patch:
-        gray = np.uint8(GRAY)
-        for point in range(first, n_points):
-            col = np.uint64(np.int64((xs[point] - x_low) * x_scale + x_offset))
-            row = np.uint64(np.int64((ys[point] - y_low) * y_scale + y_offset))
-            pixels[row * stride + col] = gray
-        return
-    low32 = np.uint64(0xFFFFFFFF)
-    high = np.uint64(32)
-    count = n_points - first
-    for pair in range(count >> 1):
-        bits = draw_bits(mask_key, np.uint64(pair))
-        point = first + 2 * pair
-        _paste(pixels, stride, rows, xs[point], ys[point], x_low, x_scale, x_offset, y_low,
-               y_scale, y_offset, _patch_mask(bits & low32))
-        _paste(pixels, stride, rows, xs[point + 1], ys[point + 1], x_low, x_scale, x_offset,
-               y_low, y_scale, y_offset, _patch_mask(bits >> high))
-    if count & 1:
-        bits = draw_bits(mask_key, np.uint64(count >> 1))
-        point = n_points - 1
-        _paste(pixels, stride, rows, xs[point], ys[point], x_low, x_scale, x_offset, y_low,
-               y_scale, y_offset, _patch_mask(bits & low32))
+    corner = stride + np.uint64(1)
+    gray = np.uint8(GRAY)
+    total = n_points - first
+    for start in range(0, total, RASTER_CHUNK):
+        count = min(RASTER_CHUNK, total - start)
+        _pixel_offsets(xs, ys, first + start, count, x_low, x_scale, x_offset, y_low, y_scale,
+                       y_offset, np.int32(size), offsets)
+        if not patch:
+            for i in range(count):
+                pixels[np.uint64(offsets[np.uint64(i)])] = gray
+            continue
+        _patch_sources(mask_key, start >> 1, (count + 1) >> 1, sources)
+        for i in range(count):
+            target = np.uint64(offsets[np.uint64(i)]) + corner
+            source = np.uint64(sources[np.uint64(i)])
+            _copy3(pixels, target, rows, source)
+            _copy3(pixels, target + stride, rows, source + np.uint64(3))
+            _copy3(pixels, target + stride + stride, rows, source + np.uint64(6))
 
 
 @numba.njit(cache=True)
@@ -340,56 +324,33 @@ def _count_filled(canvas):
 
 
 @numba.njit(cache=True)
-def _finish(canvas, xs, ys, orbit, warmup, n_points, mask_key, patch, flip, measure, resized,
-            starts, counts, weights, rows, out, filling, image):
-    """Rasterise one orbit onto the zeroed canvas, measure it or write its image, re-zero."""
-    finite, x_low, x_high, y_low, y_high = orbit
-    if finite:
-        _rasterise(canvas, xs, ys, warmup, n_points, mask_key, patch, x_low, x_high, y_low,
-                   y_high)
-    if measure:
-        filling[image] = _count_filled(canvas)
-    elif canvas.shape[0] != resized.shape[0]:
-        area_resize_into(canvas, resized, starts, counts, weights, rows)
-        _copy_flipped(resized, out[image], flip)
-    else:
-        _copy_flipped(canvas, out[image], flip)
-    canvas[:] = 0
-
-
-@numba.njit(cache=True)
 def render_kernel(maps, cumulative, n_maps, uniforms, shared, point_keys, mask_keys, flips,
                   n_points, warmup, patch, xs, ys, canvas, resized, starts, counts, weights, rows,
                   out, filling):
     """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps); with `shared` every
     image reads the shared uniforms [n_points - 1], else image b draws from point_keys[b].
-    xs, ys [2, n_points], canvas [R, R] (zeroed), resized [S, S] and rows are scratch. With B
+    xs, ys [n_points], canvas [R, R] (zeroed), resized [S, S] and rows are scratch. With B
     rows, out [B, S, S] gets the images; with none, filling [B] gets each canvas' filling
-    rate. Shared-sequence images go through the chaos game in pairs."""
-    buckets = np.empty((2, 1 << BUCKET_BITS), dtype=np.int64)
-    images = filling.size
-    measure = out.shape[0] != images
-    image = 0
-    while image < images:
-        if shared and image + 1 < images:
-            orbit_a, orbit_b = _shared_orbit_pair(
-                maps[image], cumulative[image], n_maps[image], buckets[0], maps[image + 1],
-                cumulative[image + 1], n_maps[image + 1], buckets[1], uniforms, n_points, warmup,
-                xs, ys)
-            _finish(canvas, xs[0], ys[0], orbit_a, warmup, n_points, mask_keys[image], patch,
-                    flips[image], measure, resized, starts, counts, weights, rows, out, filling,
-                    image)
-            _finish(canvas, xs[1], ys[1], orbit_b, warmup, n_points, mask_keys[image + 1], patch,
-                    flips[image + 1], measure, resized, starts, counts, weights, rows, out,
-                    filling, image + 1)
-            image += 2
+    rate. The canvas is zeroed again after each image."""
+    buckets = np.empty(1 << BUCKET_BITS, dtype=np.int64)
+    offsets = np.empty(RASTER_CHUNK, dtype=np.int32)
+    sources = np.empty(RASTER_CHUNK, dtype=np.uint32)
+    measure = out.shape[0] != filling.size
+    for image in range(filling.size):
+        finite, x_low, x_high, y_low, y_high = _orbit(
+            maps[image], cumulative[image], n_maps[image], uniforms, shared, buckets,
+            point_keys[image], n_points, warmup, xs, ys)
+        if finite:
+            _rasterise(canvas, xs, ys, warmup, n_points, mask_keys[image], patch, x_low,
+                       x_high, y_low, y_high, offsets, sources)
+        if measure:
+            filling[image] = _count_filled(canvas)
+        elif canvas.shape[0] != resized.shape[0]:
+            area_resize_into(canvas, resized, starts, counts, weights, rows)
+            _copy_flipped(resized, out[image], flips[image])
         else:
-            orbit = _orbit(maps[image], cumulative[image], n_maps[image], uniforms, shared,
-                           buckets[0], point_keys[image], n_points, warmup, xs[0], ys[0])
-            _finish(canvas, xs[0], ys[0], orbit, warmup, n_points, mask_keys[image], patch,
-                    flips[image], measure, resized, starts, counts, weights, rows, out, filling,
-                    image)
-            image += 1
+            _copy_flipped(canvas, out[image], flips[image])
+        canvas[:] = 0
 
 
 @numba.njit(cache=True)
@@ -497,10 +458,10 @@ def _scratch(n_points: int, render_size: int, image_size: int) -> tuple[np.ndarr
     """Per-thread buffers kept between calls: fresh arrays per call cost page faults worth a
     third of a one-image render (category searches render one image at a time)."""
     buffers = getattr(_SCRATCH, "buffers", None)
-    if (buffers is None or buffers[0].shape[1] < n_points or buffers[2].shape[0] != render_size
+    if (buffers is None or buffers[0].size < n_points or buffers[2].shape[0] != render_size
             or buffers[3].shape[0] != image_size):
-        points = max(n_points, 0 if buffers is None else buffers[0].shape[1])
-        buffers = (np.empty((2, points)), np.empty((2, points)),
+        points = max(n_points, 0 if buffers is None else buffers[0].size)
+        buffers = (np.empty(points), np.empty(points),
                    np.zeros((render_size, render_size), dtype=np.uint8),
                    np.empty((image_size, image_size), dtype=np.uint8),
                    resize_scratch(render_size, image_size))
