@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import replace
 
-from fdsl_ray.cli._overrides import parse_overrides
+from fdsl_ray.cli._overrides import parse_overrides, parse_value
 from fdsl_ray.train.models import list_models, list_presets
 from fdsl_ray.train.recipes import get_recipe, list_recipes
 
@@ -87,6 +87,38 @@ def _config(args: argparse.Namespace, generator: dict):
                                        config.num_workers)
         config = replace(config, epochs=epochs)
     return config
+
+
+def _option_value(value: object) -> str:
+    """A value as `parse_value` reads it back: JSON, except strings that stay strings."""
+    if isinstance(value, str) and parse_value(value) == value:
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def pretrain_command(generator: dict, pretrain: dict, recipe: str) -> tuple[list[str], dict]:
+    """The `fdsl pretrain` argv that rebuilds this generator config and pre-training config
+    (the inverse of `run`'s parsing), and the pre-training fields that differ from the recipe
+    but that no option sets, with their values."""
+    argv = ["fdsl", "pretrain", generator["name"], "--recipe", recipe]
+    for key, value in generator.items():
+        if key != "name":
+            argv += [f"--{key.replace('_', '-')}", _option_value(value)]
+    base = json.loads(json.dumps(get_recipe(recipe).pretrain_config().to_dict()))
+    wanted = json.loads(json.dumps(pretrain))
+    options = {field: option for option, field in _PASSTHROUGH.items()}
+    flags = {"use_gpu": "--gpu", "fresh_instances": "--fresh-instances"}
+    unset = {}
+    for field, value in wanted.items():
+        if base.get(field) == value:
+            continue
+        if field in options:
+            argv += [f"--{options[field].replace('_', '-')}", _option_value(value)]
+        elif field in flags and value is True:
+            argv.append(flags[field])
+        else:
+            unset[field] = value
+    return argv, unset
 
 
 def _default_run_name(generator: dict, config) -> str:

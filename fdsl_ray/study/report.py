@@ -1,15 +1,18 @@
-"""The markdown report of a finished (or running) study: plots, best config, table and failures.
+"""The report of a finished (or running) study: report.md with its PNGs, and report.html, the
+same page with the images embedded, to send as one file. Plots, pre-training curves, previews
+of the best and worst trials' images, the best config as a command, the table and failures.
 
-Reads only what run_study leaves in the study directory (spec.json, results.parquet, optuna.db),
-so a report can be made on a laptop from results fetched off a cluster.
+Reads only what run_study leaves in the study directory (spec.json, results.parquet, optuna.db)
+and the trials' trial.json (curves, generator configs) where they can be read, so a report can
+be made on a laptop from results fetched off a cluster.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +20,35 @@ import numpy as np
 import pandas as pd
 
 from fdsl_ray import storage
-from fdsl_ray.study.plots import plot_importances, plot_objective_vs_param, plot_pareto
+from fdsl_ray.formulas import create_generator
+from fdsl_ray.study.document import (
+    Block,
+    Code,
+    Heading,
+    Image,
+    Table,
+    Text,
+    format_value,
+    to_html,
+    to_markdown,
+)
+from fdsl_ray.study.plots import (
+    plot_curves,
+    plot_importances,
+    plot_objective_vs_param,
+    plot_pareto,
+    plot_previews,
+)
 
 SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.parquet"
 OPTUNA_FILE = "optuna.db"
 REPORT_FILE = "report.md"
+HTML_FILE = "report.html"
 TRIAL_RECORD = "trial.json"
 OVERHEAD_TARGET = 0.10
+PREVIEW_CATEGORIES = 4  # of each previewed trial: its first categories x instances
+PREVIEW_INSTANCES = 2
 _TABLE_COLUMNS = ("wall_seconds", "pretrain_compute_seconds", "finetune_compute_seconds",
                   "overhead_fraction")
 
@@ -127,8 +151,13 @@ def optuna_importances(results: StudyResults) -> tuple[dict[str, float] | None, 
         return None, f"needs at least 2 completed trials in Optuna, found {len(complete)}."
     distinct = {name: {repr(t.params.get(name)) for t in complete}
                 for t in complete for name in t.params}
-    if all(len(values) < 2 for values in distinct.values()):
+    varied = [name for name, values in distinct.items() if len(values) > 1]
+    if not varied:
         return None, "every searched parameter took a single value, so nothing to compare."
+    if len(varied) == 1:
+        # One parameter always gets all of the importance (1.0): nothing to rank.
+        return None, (f"only `{varied[0]}` varied; importances rank two or more searched "
+                      "parameters.")
     # fANOVA rather than Optuna's default PED-ANOVA, which needs tens of trials in its top
     # quantile; fANOVA splits variance, so the direction of the objective does not matter.
     target = None if len(study.directions) == 1 else (lambda trial: trial.values[0])
@@ -141,54 +170,63 @@ def optuna_importances(results: StudyResults) -> tuple[dict[str, float] | None, 
     return dict(importances), "fANOVA importances of the searched parameters (sum to 1)."
 
 
-def _format(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join(" --- " for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(_format(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
-
-
 def _filename(param: str) -> str:
     return "objective_vs_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", param) + ".png"
 
 
-def _objective_section(results: StudyResults, out_dir: Path) -> list[str]:
-    lines = [f"## {results.metric} against each searched parameter", ""]
+def _replicate_errors(results: StudyResults, frame: pd.DataFrame) -> pd.Series | None:
+    """Each configuration's std over its replicates (`<metric>_std`), when any has two or more."""
+    column = f"{results.metric}_std"
+    if column not in frame or frame[column].isna().all():
+        return None
+    return frame[column]
+
+
+def _baseline(results: StudyResults) -> float | None:
+    """The study's random-init (scratch) score of the objective: `scratch_<metric>`."""
+    column = f"scratch_{results.metric}"
+    values = results.table[column].dropna() if column in results.table else ()
+    return float(values.iloc[0]) if len(values) else None
+
+
+def _objective_section(results: StudyResults, out_dir: Path) -> list[Block]:
+    blocks: list[Block] = [Heading(2, f"{results.metric} against each searched parameter")]
     completed = results.completed
+    errors = _replicate_errors(results, completed)
+    baseline = _baseline(results)
+    notes = []
+    if errors is not None:
+        notes.append("error bars: one standard deviation over each configuration's replicates")
+    if baseline is not None:
+        notes.append(f"dashed line: the random-init (scratch) baseline, {baseline:.4g}")
+    if notes:
+        sentence = "; ".join(notes)
+        blocks.append(Text(sentence[0].upper() + sentence[1:] + "."))
     for param, space in results.spec.get("space", {}).items():
         column = f"param.{param}"
         if column not in completed or completed.empty:
-            lines += [f"- `{param}`: no completed trial reported it.", ""]
+            blocks.append(Text(f"- `{param}`: no completed trial reported it."))
             continue
-        kind = space.get("type", "float")
-        log = bool(space.get("log", False))
         path = plot_objective_vs_param(
             completed[column].tolist(), completed[results.metric].tolist(), param=param,
-            metric=results.metric, kind=kind, log=log, path=out_dir / _filename(param),
-            choices=space.get("choices") or ())
-        lines += [f"![{results.metric} against {param}]({path.name})", ""]
-    return lines
+            metric=results.metric, kind=space.get("type", "float"),
+            log=bool(space.get("log", False)), path=out_dir / _filename(param),
+            choices=space.get("choices") or (),
+            errors=None if errors is None else errors.tolist(), baseline=baseline)
+        blocks.append(Image(path, f"{results.metric} against {param}"))
+    return blocks
 
 
-def _pareto_section(results: StudyResults, out_dir: Path) -> list[str]:
+def _pareto_section(results: StudyResults, out_dir: Path) -> list[Block]:
     second = results.second_metric
-    lines = [f"## Pareto front: {results.metric} ({results.mode}) and {second} "
-             f"({results.second_mode})", ""]
+    blocks: list[Block] = [Heading(2, f"Pareto front: {results.metric} ({results.mode}) and "
+                                      f"{second} ({results.second_mode})")]
     completed = results.completed
     if second not in completed:
-        return lines + [f"No trial reported {second}.", ""]
+        return blocks + [Text(f"No trial reported {second}.")]
     completed = completed[completed[second].notna()]
     if completed.empty:
-        return lines + [f"No completed trial reported {second}.", ""]
+        return blocks + [Text(f"No completed trial reported {second}.")]
     mask = pareto_mask(completed[results.metric].to_numpy(), completed[second].to_numpy(),
                        results.mode, results.second_mode)
     path = plot_pareto(completed[results.metric], completed[second], mask,
@@ -196,61 +234,106 @@ def _pareto_section(results: StudyResults, out_dir: Path) -> list[str]:
                        path=out_dir / "pareto_front.png")
     front = completed[mask].sort_values(second)
     columns = ["trial_id", results.metric, second, *_param_columns(results, front)]
-    return lines + [f"![Pareto front]({path.name})", "",
-                    f"{int(mask.sum())} of {len(completed)} completed trials are on the front:",
-                    "", markdown_table(front[columns]), ""]
+    return blocks + [Image(path, "Pareto front"),
+                     Text(f"{int(mask.sum())} of {len(completed)} completed trials are on the "
+                          "front:"),
+                     Table(front[columns])]
 
 
 def _param_columns(results: StudyResults, frame: pd.DataFrame) -> list[str]:
     return [f"param.{p}" for p in results.params if f"param.{p}" in frame]
 
 
-def _importance_section(results: StudyResults, out_dir: Path) -> list[str]:
-    lines = ["## Parameter importances", ""]
+def _importance_section(results: StudyResults, out_dir: Path) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Parameter importances")]
     importances, note = optuna_importances(results)
     if importances is None:
-        return lines + [f"Skipped: {note}", ""]
+        return blocks + [Text(f"Skipped: {note}")]
     path = plot_importances(importances, metric=results.metric,
                             path=out_dir / "param_importances.png")
     table = pd.DataFrame({"parameter": list(importances),
                           "importance": list(importances.values())})
-    return lines + [note, "", f"![parameter importances]({path.name})", "",
-                    markdown_table(table), ""]
+    return blocks + [Text(note), Image(path, "parameter importances"), Table(table)]
 
 
-def _best_section(results: StudyResults) -> list[str]:
-    lines = ["## Best configuration", ""]
-    best = best_trial(results)
+def trial_record(row: pd.Series) -> dict | None:
+    """The trial's trial.json when its directory can be read (local, a mount or an object
+    store), else None."""
+    trial_dir = str(row.get("trial_dir") or "")
+    if not trial_dir:
+        return None
+    try:
+        path = storage.join(trial_dir, TRIAL_RECORD)
+        return json.loads(storage.read_text(path)) if storage.is_file(path) else None
+    except (OSError, ValueError):
+        return None  # storage out of reach from here
+
+
+def _best_section(results: StudyResults, best: pd.Series | None,
+                  record: dict | None) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Best configuration")]
     if best is None:
-        return lines + ["No trial completed, so there is no best configuration.", ""]
+        return blocks + [Text("No trial completed, so there is no best configuration.")]
     params = {p: _plain(best[f"param.{p}"]) for p in results.params if f"param.{p}" in best}
-    lines += [f"Trial `{best['trial_id']}`: {results.metric} = {_format(best[results.metric])}"
-              + (f", {results.second_metric} = {_format(best[results.second_metric])}"
-                 if results.second_metric and results.second_metric in best else ""), "",
-              "Searched parameters:", "", "```json", json.dumps(params, indent=2), "```", "",
-              *_generator_lines(results, best)]
-    if isinstance(best.get("trial_dir"), str) and best["trial_dir"]:
-        lines += [f"Trial directory (config, metrics, checkpoint): `{best['trial_dir']}`", ""]
-    return lines
-
-
-def _generator_lines(results: StudyResults, best: pd.Series) -> list[str]:
-    """The trial's own generator config from its trial.json when its directory can be read
-    (local, a mount or an object store); the study's base config otherwise."""
-    trial_dir = str(best.get("trial_dir") or "")
-    generator = None
-    if trial_dir:
-        try:
-            record = storage.join(trial_dir, TRIAL_RECORD)
-            if storage.is_file(record):
-                generator = json.loads(storage.read_text(record)).get("generator")
-        except (OSError, ValueError):
-            generator = None  # storage out of reach from here: the base config below
+    score = f"{results.metric} = {format_value(best[results.metric])}"
+    std = f"{results.metric}_std"
+    if std in best and pd.notna(best[std]):
+        score += f" ± {format_value(best[std])}" + (
+            f" (n = {int(best['n'])})" if "n" in best and pd.notna(best["n"]) else "")
+    if results.second_metric and results.second_metric in best:
+        score += f", {results.second_metric} = {format_value(best[results.second_metric])}"
+    blocks += [Text(f"Trial `{best['trial_id']}`: {score}"), Text("Searched parameters:"),
+               Code(json.dumps(params, indent=2), "json")]
+    generator = (record or {}).get("generator")
     if generator:
-        return ["Generator configuration of this trial:", "", "```json",
-                json.dumps(generator, indent=2), "```", ""]
-    return ["Generator configuration of the study (searched parameters above override it):",
-            "", "```json", json.dumps(results.spec.get("generator", {}), indent=2), "```", ""]
+        blocks += [Text("Generator configuration of this trial:"),
+                   Code(json.dumps(generator, indent=2), "json")]
+    else:
+        blocks += [Text("Generator configuration of the study (searched parameters above "
+                        "override it):"),
+                   Code(json.dumps(results.spec.get("generator", {}), indent=2), "json")]
+    blocks += _command_blocks(results, record)
+    if isinstance(best.get("trial_dir"), str) and best["trial_dir"]:
+        blocks.append(Text(f"Trial directory (config, metrics, checkpoint): "
+                           f"`{best['trial_dir']}`"))
+    return blocks
+
+
+def _command_blocks(results: StudyResults, record: dict | None) -> list[Block]:
+    """The best trial's pre-training as one `fdsl pretrain` command, from its trial.json."""
+    # The command is the inverse of the pretrain CLI's own parsing, so it is built there.
+    from fdsl_ray.cli.pretrain import pretrain_command
+
+    if not record or not record.get("generator") or not record.get("pretrain"):
+        return [Text(f"No `fdsl pretrain` command: the trial's {TRIAL_RECORD} cannot be read "
+                     "from here.")]
+    argv, unset = pretrain_command(record["generator"], record["pretrain"],
+                                   results.spec.get("recipe", "cpu"))
+    blocks: list[Block] = [Text("Pre-train this configuration again on its own:"),
+                           Code(shell_command(argv), "sh")]
+    if unset:
+        blocks.append(Text("The study also set, and no `fdsl pretrain` option sets: "
+                           + ", ".join(f"`{key}={json.dumps(value)}`"
+                                       for key, value in unset.items())
+                           + " (the Python API's PretrainConfig takes them)."))
+    return blocks
+
+
+def shell_command(argv: list[str], width: int = 88) -> str:
+    """argv quoted for a POSIX shell, one `--option value` group kept whole, lines continued
+    with a backslash once they pass `width`."""
+    groups: list[list[str]] = []
+    for token in argv:
+        if token.startswith("--") or not groups or not groups[-1][0].startswith("--"):
+            groups.append([token])
+        else:
+            groups[-1].append(token)  # the value of the option before it
+    lines = [""]
+    for group in (shlex.join(group) for group in groups):
+        if lines[-1] and len(lines[-1]) + 1 + len(group) > width:
+            lines.append("    ")
+        lines[-1] += ("" if lines[-1].strip() == "" else " ") + group
+    return " \\\n".join(lines)
 
 
 def _plain(value: object) -> object:
@@ -258,7 +341,75 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _results_section(results: StudyResults) -> list[str]:
+def _history(record: dict | None) -> list[dict]:
+    """Pre-training epochs of a trial with a loss and a train top-1 (a diverged or stopped
+    trial's record may have none)."""
+    history = (record or {}).get("history") or []
+    return [item for item in history if {"epoch", "loss", "train_top1"} <= set(item)]
+
+
+def _curves_section(results: StudyResults, records: dict[str, dict | None],
+                    best: pd.Series | None, out_dir: Path) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Pre-training curves")]
+    histories = {trial_id: _history(record) for trial_id, record in records.items()}
+    histories = {trial_id: history for trial_id, history in histories.items() if history}
+    if not histories:
+        return blocks + [Text(f"No trial's {TRIAL_RECORD} holds its pre-training epochs "
+                              "(unfinished trials, or trial directories out of reach).")]
+    missing = sorted(set(records) - set(histories))
+    path = plot_curves(histories, best=None if best is None else str(best["trial_id"]),
+                       path=out_dir / "pretrain_curves.png")
+    blocks += [Text(f"Loss and train top-1 per epoch of {len(histories)} trial(s), the best in "
+                    "red."), Image(path, "pre-training loss and train top-1 per epoch")]
+    if missing:
+        blocks.append(Text(f"Without recorded epochs: {', '.join(f'`{m}`' for m in missing)}."))
+    return blocks
+
+
+def _preview(record: dict) -> np.ndarray:
+    """The trial's first categories x instances, rendered from its own generator config."""
+    generator = create_generator(**record["generator"])
+    categories = min(PREVIEW_CATEGORIES, generator.num_classes)
+    labels = np.repeat(np.arange(categories), PREVIEW_INSTANCES)
+    instances = np.tile(np.arange(PREVIEW_INSTANCES), categories)
+    return generator.render(labels, instances)
+
+
+def _preview_section(results: StudyResults, records: dict[str, dict | None],
+                     out_dir: Path) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Synthetic images of the best and worst trials")]
+    completed = results.completed.sort_values(results.metric,
+                                              ascending=results.mode != "max")
+    if completed.empty:
+        return blocks + [Text("No trial completed.")]
+    picks = [("best", completed.iloc[0])]
+    if len(completed) > 1:
+        picks.append(("worst", completed.iloc[-1]))
+    rows, unreadable = [], []
+    for rank, row in picks:
+        record = records.get(str(row["trial_id"]))
+        if not record or not record.get("generator"):
+            unreadable.append(f"`{row['trial_id']}`")
+            continue
+        params = ", ".join(f"{p}={format_value(row[f'param.{p}'])}"
+                           for p in results.params if f"param.{p}" in row)
+        images = _preview(record)
+        rows.append((f"{rank}: {row['trial_id']}, {results.metric} "
+                     f"{format_value(row[results.metric])} ({params}); brightest pixel "
+                     f"{int(images.max())} of 255", images))
+    if rows:
+        path = plot_previews(rows, path=out_dir / "previews.png")
+        blocks += [Text(f"Categories 0-{PREVIEW_CATEGORIES - 1}, instances 0-"
+                        f"{PREVIEW_INSTANCES - 1} of each, rendered from the trial's generator "
+                        "config; each tile stretched to its own brightest pixel."),
+                   Image(path, "synthetic images of the best and worst trials")]
+    if unreadable:
+        blocks.append(Text(f"Not previewed ({TRIAL_RECORD} out of reach): "
+                           f"{', '.join(unreadable)}."))
+    return blocks
+
+
+def _results_section(results: StudyResults) -> list[Block]:
     table = results.table
     order = [results.metric] + ([results.second_metric] if results.second_metric else [])
     columns = ["trial_id", "status", *_param_columns(results, table),
@@ -266,64 +417,78 @@ def _results_section(results: StudyResults) -> list[str]:
     if results.metric in table:
         table = table.sort_values(results.metric, ascending=results.mode != "max",
                                   na_position="last")
-    return ["## All trials", "", markdown_table(table[columns]), ""]
+    return [Heading(2, "All trials"), Table(table[columns])]
 
 
-def _failure_section(results: StudyResults) -> list[str]:
+def _failure_section(results: StudyResults) -> list[Block]:
     failed = results.failed
-    lines = ["## Failed trials", ""]
+    blocks: list[Block] = [Heading(2, "Failed trials")]
     if failed.empty:
-        return lines + ["None.", ""]
+        return blocks + [Text("None.")]
     for row in failed.itertuples(index=False):
         error = str(getattr(row, "error", "") or "(no error message recorded)").strip()
-        lines += [f"### Trial `{row.trial_id}`", "", "```", error[-3000:], "```", ""]
-    return lines
+        blocks += [Heading(3, f"Trial `{row.trial_id}`"), Code(error[-3000:])]
+    return blocks
 
 
-def _overhead_section(results: StudyResults) -> list[str]:
-    lines = ["## Ray overhead", ""]
+def _overhead_section(results: StudyResults) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Ray overhead")]
     completed = results.completed
     if "overhead_fraction" not in completed or completed["overhead_fraction"].isna().all():
-        return lines + ["No completed trial recorded its durations.", ""]
+        return blocks + [Text("No completed trial recorded its durations.")]
     fraction = completed["overhead_fraction"].dropna()
     mean = float(fraction.mean())
     verdict = "within" if mean <= OVERHEAD_TARGET else "above"
-    lines += [f"Mean overhead per trial: {100 * mean:.1f} % of trial wall time (max "
-              f"{100 * float(fraction.max()):.1f} %, {len(fraction)} trials), {verdict} the "
-              f"{100 * OVERHEAD_TARGET:.0f} % target. Overhead = trial wall time minus "
-              "pre-training and fine-tuning compute.", ""]
+    blocks.append(Text(
+        f"Mean overhead per trial: {100 * mean:.1f} % of trial wall time (max "
+        f"{100 * float(fraction.max()):.1f} %, {len(fraction)} trials), {verdict} the "
+        f"{100 * OVERHEAD_TARGET:.0f} % target. Overhead = trial wall time minus pre-training "
+        "and fine-tuning compute."))
     if "overhead_seconds" in completed:
-        lines += [f"Mean overhead: {float(completed['overhead_seconds'].mean()):.1f} s of "
-                  f"{float(completed['wall_seconds'].mean()):.1f} s wall time per trial.", ""]
-    return lines
+        blocks.append(Text(f"Mean overhead: {float(completed['overhead_seconds'].mean()):.1f} s "
+                           f"of {float(completed['wall_seconds'].mean()):.1f} s wall time per "
+                           "trial."))
+    return blocks
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
-    """Write report.md and its PNGs into out_dir (default STUDY_DIR/report); return report.md."""
+    """Write report.md, its PNGs and report.html (self-contained) into out_dir (default
+    STUDY_DIR/report); return report.md."""
     results = load_results(study_dir)
     out = Path(out_dir) if out_dir is not None else results.directory / "report"
     storage.check_writable(out, "report folder")  # before any plot is drawn
     completed, total = len(results.completed), len(results.table)
     stopped = total - completed - len(results.failed)
     direction = "maximise" if results.mode == "max" else "minimise"
-    lines = [f"# Study report: {results.spec.get('name', results.directory.name)}", "",
-             f"Study directory: `{results.directory.resolve()}`. {total} trials, {completed} "
+    title = f"Study report: {results.spec.get('name', results.directory.name)}"
+    records = {str(row["trial_id"]): trial_record(row) for _, row in results.table.iterrows()}
+    best = best_trial(results)
+    blocks: list[Block] = [
+        Heading(1, title),
+        Text(f"Study directory: `{results.directory.resolve()}`. {total} trials, {completed} "
              f"completed, {len(results.failed)} failed"
              + (f", {stopped} stopped early without {results.metric}" if stopped else "")
-             + f". Objective: {direction} "
-             f"`{results.metric}`"
+             + f". Objective: {direction} `{results.metric}`"
              + (f" and {'maximise' if results.second_mode == 'max' else 'minimise'} "
-                f"`{results.second_metric}`" if results.second_metric else "") + ".", ""]
-    lines += _best_section(results)
-    lines += _objective_section(results, out)
+                f"`{results.second_metric}`" if results.second_metric else "") + ".")]
+    blocks += _best_section(results, best,
+                            None if best is None else records.get(str(best["trial_id"])))
+    blocks += _objective_section(results, out)
     if results.second_metric:
-        lines += _pareto_section(results, out)
-    lines += _importance_section(results, out)
-    lines += _overhead_section(results)
-    lines += _results_section(results)
-    lines += _failure_section(results)
+        blocks += _pareto_section(results, out)
+    blocks += _curves_section(results, records, best, out)
+    blocks += _preview_section(results, records, out)
+    blocks += _importance_section(results, out)
+    blocks += _overhead_section(results)
+    blocks += _results_section(results)
+    blocks += _failure_section(results)
     path = out / REPORT_FILE
-    temporary = path.with_name(f".{REPORT_FILE}.tmp")
-    temporary.write_text("\n".join(lines))
-    os.replace(temporary, path)
+    _write(path, to_markdown(blocks))
+    _write(out / HTML_FILE, to_html(title, blocks))
     return path

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
+import re
+import shlex
 from pathlib import Path
 
 import optuna
 import pandas as pd
+import PIL.Image
 import pytest
 
 from fdsl_ray.cli import main
@@ -236,3 +242,82 @@ def test_reads_what_run_study_writes(tmp_path):
     assert "Trial `t2`: top1 = 78.25, synthetic_images = 16" in text
     assert "| delta |" in text.split("## Parameter importances")[1]
     assert "Mean overhead per trial: 10.0 % of trial wall time" in text
+
+
+def html_images(page: str) -> list[bytes]:
+    """Every <img> of the page, decoded from its data URI; fails on any other source."""
+    sources = re.findall(r"<img [^>]*src=\"([^\"]*)\"", page)
+    images = []
+    for source in sources:
+        assert source.startswith("data:image/png;base64,"), source[:60]
+        data = base64.b64decode(source.split(",", 1)[1], validate=True)
+        with PIL.Image.open(io.BytesIO(data)) as image:
+            image.verify()
+            assert image.format == "PNG" and image.width > 0 and image.height > 0
+        images.append(data)
+    return images
+
+
+def test_html_page_embeds_every_plot_as_a_valid_png(tmp_path):
+    report = write_report(make_study_dir(tmp_path, second_metric="synthetic_images"))
+    page = (report.parent / "report.html").read_text()
+    images = html_images(page)
+    # 3 parameters, the Pareto front, the importances (no trial.json: no curves, no previews).
+    assert len(images) == len(SPACE) + 2
+    assert images[0] == (report.parent / "objective_vs_delta.png").read_bytes()
+    markdown = report.read_text()
+    assert [line[3:] for line in markdown.splitlines() if line.startswith("## ")] == [
+        html.unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", page)]
+    assert "No `fdsl pretrain` command: the trial's trial.json cannot be read" in markdown
+    assert "<code>fdsl pretrain</code>" in page and "src=\"objective" not in page
+
+
+def test_importances_are_skipped_when_one_parameter_varied(tmp_path):
+    """fANOVA gives a lone varying parameter all of the importance: 1.0 says nothing."""
+    one = [(delta, 4, "onepfrac", top1, 20) for delta, _, _, top1, _ in TRIALS]
+    report = write_report(make_study_dir(tmp_path, trials=one, failed=False))
+    assert ("Skipped: only `delta` varied; importances rank two or more searched parameters."
+            in report.read_text())
+    assert not (report.parent / "param_importances.png").exists()
+
+
+def test_replicate_spread_and_scratch_baseline_are_drawn_and_said(tmp_path):
+    study_dir = make_study_dir(tmp_path, failed=False)
+    table = pd.read_parquet(study_dir / "results.parquet")
+    table["top1_std"], table["n"], table["scratch_top1"] = 2.5, 3, 40.0
+    table.to_parquet(study_dir / "results.parquet")
+    text = write_report(study_dir).read_text()
+    assert "Trial `t00002`: top1 = 78.25 ± 2.5 (n = 3)" in text
+    assert ("Error bars: one standard deviation over each configuration's replicates; dashed "
+            "line: the random-init (scratch) baseline, 40." in text)
+
+
+@pytest.mark.parametrize("generator, changes", [
+    (("onepfrac", {"delta": 0.05, "num_categories": 7, "image_size": 24}),
+     {"epochs": 3, "lr": 0.02, "num_workers": 2, "use_gpu": True, "fresh_instances": True,
+      "seed": 5, "schedule": "timm_epoch", "vflip": False}),
+    (("fractaldb", {"num_categories": 2, "image_size": 16, "weights": [0.5, 1.5]}),
+     {"model": "cpu_micro", "batch_size": 8}),
+])
+def test_pretrain_command_parses_back_to_the_same_configs(generator, changes):
+    """What the report prints, run through the real `fdsl pretrain` parser and config code."""
+    from fdsl_ray.cli import build_parser
+    from fdsl_ray.cli._overrides import parse_overrides
+    from fdsl_ray.cli.pretrain import _config, pretrain_command
+    from fdsl_ray.formulas import create_generator
+    from fdsl_ray.study.report import shell_command
+    from fdsl_ray.train.recipes import get_recipe
+
+    config = create_generator(generator[0], **generator[1]).config
+    pretrain = get_recipe("cpu").pretrain_config(**changes)
+    argv, unset = pretrain_command(config, pretrain.to_dict(), "cpu")
+    command = shell_command(argv)
+    assert all(len(line) <= 92 for line in command.splitlines())
+    tokens = shlex.split(command.replace("\\\n", " "))
+    assert tokens[:2] == ["fdsl", "pretrain"]
+    args, extra = build_parser().parse_known_args(tokens[1:])
+    rebuilt = create_generator(args.generator, **parse_overrides(extra)).config
+    assert rebuilt == config
+    expected = {key: value for key, value in changes.items() if key not in unset}
+    assert _config(args, rebuilt) == get_recipe("cpu").pretrain_config(**expected)
+    assert unset == ({"schedule": "timm_epoch", "vflip": False} if "vflip" in changes else {})
