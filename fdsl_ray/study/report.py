@@ -46,6 +46,7 @@ OPTUNA_FILE = "optuna.db"
 REPORT_FILE = "report.md"
 HTML_FILE = "report.html"
 TRIAL_RECORD = "trial.json"
+EXPERIMENT_DIR = "tune"  # fdsl_ray.study.trial.EXPERIMENT (importing it would import Ray)
 OVERHEAD_TARGET = 0.10
 PREVIEW_CATEGORIES = 4  # of each previewed trial: its first categories x instances
 PREVIEW_INSTANCES = 2
@@ -256,17 +257,22 @@ def _importance_section(results: StudyResults, out_dir: Path) -> list[Block]:
     return blocks + [Text(note), Image(path, "parameter importances"), Table(table)]
 
 
-def trial_record(row: pd.Series) -> dict | None:
-    """The trial's trial.json when its directory can be read (local, a mount or an object
-    store), else None."""
+def trial_record(row: pd.Series, study_dir: Path | None = None) -> dict | None:
+    """The trial's trial.json from its directory (local, a mount or an object store), else
+    from STUDY_DIR/tune/<its name> (a copy fetched off a cluster), else None."""
     trial_dir = str(row.get("trial_dir") or "")
     if not trial_dir:
         return None
-    try:
-        path = storage.join(trial_dir, TRIAL_RECORD)
-        return json.loads(storage.read_text(path)) if storage.is_file(path) else None
-    except (OSError, ValueError):
-        return None  # storage out of reach from here
+    candidates = [storage.join(trial_dir, TRIAL_RECORD)]
+    if study_dir is not None:
+        candidates.append(str(study_dir / EXPERIMENT_DIR / Path(trial_dir).name / TRIAL_RECORD))
+    for path in candidates:
+        try:
+            if storage.is_file(path):
+                return json.loads(storage.read_text(path))
+        except (OSError, ValueError):
+            continue  # storage out of reach from here
+    return None
 
 
 def _best_section(results: StudyResults, best: pd.Series | None,
@@ -467,7 +473,8 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     stopped = total - completed - len(results.failed)
     direction = "maximise" if results.mode == "max" else "minimise"
     title = f"Study report: {results.spec.get('name', results.directory.name)}"
-    records = {str(row["trial_id"]): trial_record(row) for _, row in results.table.iterrows()}
+    records = {str(row["trial_id"]): trial_record(row, results.directory)
+               for _, row in results.table.iterrows()}
     best = best_trial(results)
     blocks: list[Block] = [
         Heading(1, title),

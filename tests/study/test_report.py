@@ -321,3 +321,30 @@ def test_pretrain_command_parses_back_to_the_same_configs(generator, changes):
     expected = {key: value for key, value in changes.items() if key not in unset}
     assert _config(args, rebuilt) == get_recipe("cpu").pretrain_config(**expected)
     assert unset == ({"schedule": "timm_epoch", "vflip": False} if "vflip" in changes else {})
+
+
+def test_trial_records_copied_into_the_study_directory_are_read(tmp_path):
+    """A study fetched off a cluster: trial_dir names the cluster's path, tune/ is a copy."""
+    from fdsl_ray.formulas import create_generator
+    from fdsl_ray.train.recipes import get_recipe
+
+    study_dir = make_study_dir(tmp_path, failed=False)
+    table = pd.read_parquet(study_dir / "results.parquet")
+    table["trial_dir"] = [f"/mnt/fdsl/gone/tune/run_trial_{i}" for i in range(len(table))]
+    table.to_parquet(study_dir / "results.parquet")
+    generator = create_generator("onepfrac", delta=0.1, num_categories=8, image_size=16).config
+    record = {"generator": generator,
+              "pretrain": get_recipe("cpu").pretrain_config(epochs=3).to_dict()}
+    copy = study_dir / "tune" / "run_trial_2"
+    copy.mkdir(parents=True)
+    (copy / "trial.json").write_text(json.dumps(record))
+
+    text = write_report(study_dir).read_text()
+    best = text.split("## Best configuration")[1].split("\n## ")[0]
+    assert json.loads(best.split("```json")[2].split("```")[0]) == json.loads(
+        json.dumps(generator))
+    assert "fdsl pretrain onepfrac --recipe cpu " in best
+    assert "--delta 0.1 " in best and "--epochs 3\n" in best
+    previews = text.split("## Synthetic images of the best and worst trials")[1]
+    assert "Not previewed (trial.json out of reach): `t00000`." in previews
+    assert (study_dir / "report" / "previews.png").is_file()
