@@ -120,9 +120,12 @@ def _fill_buckets(cumulative, n_maps, buckets):
 
 @numba.njit(inline="always", cache=True)
 def _apply(maps, index, x, y):
-    """The references' step, in their operation order: x * a + y * b + e, x * c + y * d + f."""
-    return (x * maps[index, 0] + y * maps[index, 1] + maps[index, 4],
-            x * maps[index, 2] + y * maps[index, 3] + maps[index, 5])
+    """The references' step, in their operation order: x * a + y * b + e, x * c + y * d + f.
+    maps is the flat [M * 6] rows: a constant row stride and an unsigned index spare a
+    multiply and numba's negative-index check per step."""
+    row = np.uint64(index) * np.uint64(6)
+    return (x * maps[row] + y * maps[row + np.uint64(1)] + maps[row + np.uint64(4)],
+            x * maps[row + np.uint64(2)] + y * maps[row + np.uint64(3)] + maps[row + np.uint64(5)])
 
 
 @numba.njit(inline="always", cache=True)
@@ -181,6 +184,7 @@ def _orbit(maps, cumulative, n_maps, uniforms, shared, buckets, key, n_points, w
     """xs, ys [n_points] from the origin (point 0); (finite, x low, x high, y low, y high) over
     the points from `warmup` on. An orbit that leaves the finite floats never comes back (inf
     and NaN absorb every affine map), so the last point alone says whether all are finite."""
+    maps = maps.reshape(-1)
     if shared:
         _fill_shared_buckets(cumulative, n_maps, buckets)
         return _trace(maps, cumulative, n_maps, uniforms, True, buckets, key, n_points, warmup,
