@@ -24,6 +24,7 @@ from ray import tune
 
 from fdsl_ray import storage
 from fdsl_ray.study.cleanup import PlacementGroupReaper
+from fdsl_ray.study.console import StudyConsole, error_line
 from fdsl_ray.study.mirror import StudyMirror, pull_study, push_study
 from fdsl_ray.study.search import make_scheduler, make_searcher, storage_url
 from fdsl_ray.study.spec import StudySpec
@@ -53,13 +54,6 @@ def _connect(address: str | None) -> None:
     ray.init(address=address) if address else ray.init()
 
 
-def _error_line(error: BaseException | None) -> str:
-    if error is None:
-        return ""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
-
-
 def _trial_id(metrics: dict[str, Any], path: str) -> str:
     if metrics.get("trial_id"):
         return str(metrics["trial_id"])
@@ -77,7 +71,7 @@ def results_table(spec: StudySpec, results: tune.ResultGrid, root: str) -> pd.Da
         row: dict[str, Any] = {
             "trial_id": _trial_id(metrics, result.path),
             "status": "ERROR" if result.error else "TERMINATED",
-            "error": _error_line(result.error),
+            "error": error_line(result.error),
         }
         for name in spec.space:
             row[f"param.{name}"] = config.get(name)
@@ -132,6 +126,19 @@ def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None
           f"optuna-dashboard {storage_url(spec, study_dir)}")
 
 
+def show_study(study_dir: Path) -> None:
+    """Print a study directory's results as the study printed them when it ended."""
+    for name in (SPEC_FILE, f"{RESULTS}.parquet"):
+        if not (study_dir / name).is_file():
+            what = "is not a study directory" if name == SPEC_FILE else "has no results yet"
+            raise ValueError(f"{study_dir} {what} ({name} missing)")
+    spec = StudySpec.load(study_dir / SPEC_FILE)
+    table = read_results(study_dir)
+    state = "finished" if _is_finished(study_dir) else "unfinished (resume it with --resume)"
+    print(f"study {spec.name}: {state}, {len(table)} of {spec.num_samples} trials")
+    print_results(spec, table, study_dir)
+
+
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value it holds, for printing."""
     return value.item() if hasattr(value, "item") else value
@@ -170,7 +177,9 @@ def run_study(
     resources against the connected cluster. `connect` joins or starts Ray (default: join
     `address`, or start a local Ray); a finished study is re-read without it. `stop` is Tune's stop
     condition (per trial, or a Stopper for the whole study): Tune ends the search for good
-    when a Stopper stops everything. A study interrupted by Ctrl+C, a stopped job or a killed
+    when a Stopper stops everything. `verbose` 0 prints only the results, 1 a line per trial
+    event and a status table every few minutes (fdsl_ray.study.console), 2 Tune's own
+    reporter besides. A study interrupted by Ctrl+C, a stopped job or a killed
     driver resumes with `resume=True`: finished trials are kept, unfinished ones rerun (their
     pre-training continues from its last checkpoint).
     """
@@ -222,7 +231,8 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
         tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
-        callbacks = [PlacementGroupReaper(), *([StudyMirror(study_dir, remote)] if remote else [])]
+        callbacks = [PlacementGroupReaper(), *([StudyMirror(study_dir, remote)] if remote else []),
+                     *([StudyConsole(spec)] if verbose else [])]
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -236,7 +246,7 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
                 stop=stop,
                 callbacks=callbacks,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                verbose=verbose,
+                verbose=1 if verbose > 1 else 0,
             ),
         )
     print(f"study {spec.name}: {spec.num_samples} trials, up to {concurrency} at once, "

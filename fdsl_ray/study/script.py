@@ -4,12 +4,15 @@ A script defines `build_spec(smoke, num_samples) -> StudySpec` and calls
 `study_main(build_spec, description)`. Flags: --smoke (a tiny version, minutes on a laptop),
 --address (a running cluster, e.g. "auto" inside `ray job submit`), --storage (the study root:
 a directory, on a file system every node mounts when on a cluster, or an object-store URI such
-as s3://bucket/studies), --resume, --num-samples.
+as s3://bucket/studies), --resume, --num-samples, --verbose (Ray's worker output and Tune's
+own reporter on the console; without it they stay in Ray's log files). `fdsl study run` takes
+the same flags (fdsl_ray.cli.study).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -26,12 +29,28 @@ from fdsl_ray.study.spec import StudySpec
 
 DEFAULT_ROOT = "runs"
 LOCAL_MIN_CPUS = 4  # nested Tune/Train/Data deadlock on fewer logical CPUs (see ray-notes)
+# Set for every process of a study's Ray. The Train state actor feeds the dashboard's Train
+# view (one run per trial), which stays empty without it. The state tracking serialises the
+# run's DataConfig with Ray Train's own default_ingest_options, which passes the deprecated
+# ExecutionOptions.exclude_resources (ray/train/_internal/data_config.py:150): a warning per
+# trial about Ray's code, not ours, that nothing can act on, so that one message is ignored.
+RAY_ENVIRONMENT = {
+    "RAY_TRAIN_ENABLE_STATE_TRACKING": "1",
+    "PYTHONWARNINGS": "ignore:`ExecutionOptions.exclude_resources` is deprecated",
+}
+_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by `ray job submit` for the job's driver
 
 
 def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--smoke", action="store_true",
                         help="a tiny, fast version of the study (used by the tests)")
+    add_study_flags(parser)
+    return parser.parse_args(argv)
+
+
+def add_study_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every way of running a study shares (the scripts and `fdsl study run`)."""
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join ('auto' inside `ray job submit`); "
                              "default: start a local Ray")
@@ -43,7 +62,10 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
                         help="continue an interrupted study in the same --storage")
     parser.add_argument("--num-samples", type=int, default=None,
                         help="number of trials (default: the study's own)")
-    return parser.parse_args(argv)
+    parser.add_argument("--verbose", action="store_true",
+                        help="print Ray's worker output (Ray Data progress bars, Train workers' "
+                             "logs) and Tune's own reporter here; by default they stay in "
+                             "Ray's log files, whose folder the study prints first")
 
 
 def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
@@ -56,17 +78,55 @@ def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
     return local_copy_dir(remote), remote
 
 
-def start_ray(address: str | None, spec: StudySpec) -> None:
+def set_local_environment() -> None:
+    """RAY_ENVIRONMENT in this process, before it starts a local Ray that inherits it (a
+    variable the user set keeps its value)."""
+    for key, value in RAY_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+
+
+def _job_environment() -> dict[str, dict[str, str]]:
+    """RAY_ENVIRONMENT as the runtime environment of a driver that joins a cluster, less the
+    variables a `ray job submit --runtime-env-json` already sets (Ray refuses both)."""
+    job = json.loads(os.environ.get(_JOB_CONFIG, "{}"))
+    given = (job.get("runtime_env") or {}).get("env_vars") or {}
+    return {"env_vars": {key: value for key, value in RAY_ENVIRONMENT.items()
+                         if key not in given}}
+
+
+def start_ray(address: str | None, spec: StudySpec, verbose: bool = False) -> None:
     """Join `address` (or the cluster of a `ray job submit`, which sets RAY_ADDRESS), or start
     a local Ray with logical CPUs for at least one whole trial (more logical CPUs than cores is
-    fine: a trial's stages mostly take turns)."""
+    fine: a trial's stages mostly take turns). Workers' output reaches this console only when
+    `verbose`; it is always in the log folder printed here."""
     if ray.is_initialized():
         return
     if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address)
-        return
-    trial_cpus = math.ceil(spec.trial_resources()["CPU"])
-    ray.init(num_cpus=max(LOCAL_MIN_CPUS, os.cpu_count() or 1, trial_cpus))
+        context = ray.init(address=address, log_to_driver=verbose,
+                           runtime_env=_job_environment())
+        where = " on each node"
+    else:
+        set_local_environment()
+        trial_cpus = math.ceil(spec.trial_resources()["CPU"])
+        # "local": a new Ray even where a `ray start` cluster runs (join it with --address).
+        context = ray.init(address="local", log_to_driver=verbose,
+                           num_cpus=max(LOCAL_MIN_CPUS, os.cpu_count() or 1, trial_cpus))
+        where = ""
+    logs = Path(context.address_info["session_dir"]) / "logs"
+    print(f"Ray's logs (Ray Data progress bars, Train workers' output): {logs}{where}"
+          + ("" if verbose else "; --verbose prints them here"))
+
+
+def run_from_args(args: argparse.Namespace, build: Callable[[], StudySpec]) -> pd.DataFrame:
+    """Run the spec `build` returns with the study flags in `args` (add_study_flags)."""
+    if args.num_samples is not None and args.num_samples < 1:
+        raise ValueError(f"--num-samples={args.num_samples} is out of range: must be >= 1")
+    spec = build()
+    study_dir, storage_path = study_paths(args.storage, spec.name)
+    # Ray starts only once the study directory is known to be writable and resumable.
+    return run_study(spec, study_dir=study_dir, resume=args.resume, storage_path=storage_path,
+                     verbose=2 if args.verbose else 1,
+                     connect=lambda: start_ray(args.address, spec, args.verbose))
 
 
 def study_main(build_spec: Callable[[bool, int | None], StudySpec], description: str,
@@ -74,13 +134,7 @@ def study_main(build_spec: Callable[[bool, int | None], StudySpec], description:
     """Run a study script; a refused spec or flag prints one line and exits with status 2."""
     args = parse_args(description, argv)
     try:
-        if args.num_samples is not None and args.num_samples < 1:
-            raise ValueError(f"--num-samples={args.num_samples} is out of range: must be >= 1")
-        spec = build_spec(args.smoke, args.num_samples)
-        study_dir, storage_path = study_paths(args.storage, spec.name)
-        # Ray starts only once the study directory is known to be writable and resumable.
-        return run_study(spec, study_dir=study_dir, resume=args.resume,
-                         storage_path=storage_path, connect=lambda: start_ray(args.address, spec))
+        return run_from_args(args, lambda: build_spec(args.smoke, args.num_samples))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

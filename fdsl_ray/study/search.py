@@ -33,6 +33,16 @@ class StudySearch(OptunaSearch):
             super().on_trial_result(trial_id, result)
 
 
+class TuneGridSampler(optuna.samplers.GridSampler):
+    """GridSampler without its study.stop() once the grid is used up (optuna _grid.py,
+    after_trial): stop() ends an optuna.optimize loop, and under Tune's ask-and-tell there is
+    none, so it raises and Ray's OptunaSearch logs a warning for a study that ends normally
+    (Tune stops at num_samples, which a grid spec cannot exceed)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
 def storage_url(spec: StudySpec, study_dir: str | Path) -> str:
     """The Optuna storage: spec.storage, or a sqlite file in the study directory."""
     if spec.storage:
@@ -42,7 +52,7 @@ def storage_url(spec: StudySpec, study_dir: str | Path) -> str:
 
 def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler(spaces.grid(spec.space), seed=spec.seed)
+        return TuneGridSampler(spaces.grid(spec.space), seed=spec.seed)
     if spec.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=spec.seed)
     return optuna.samplers.TPESampler(seed=spec.seed, multivariate=len(spec.space) > 1)
