@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 
 import pytest
@@ -49,17 +50,45 @@ def s3_bucket(s3_endpoint) -> str:
     return f"s3://{bucket}"
 
 
+_DASHBOARD: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def ray_session(s3_endpoint):
+    """With the dashboard and the environment a study script gives its local Ray, so that a
+    test can check what the dashboard shows (one Ray per pytest session: no second one)."""
     import ray
 
+    from fdsl_ray.study.script import set_local_environment
+
+    set_local_environment()
+    port = _free_port()
+    # Ray Train's own state lookups (TrainStateActor, PlacementGroupCleaner) find the
+    # dashboard through /tmp/ray/ray_current_cluster, which a `ray start` elsewhere on this
+    # host may have left naming a dead cluster: they would wait on it. This names ours.
+    os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
     # 4 logical CPUs on a 2-core machine: nested Tune/Train/Data deadlock on 2.
-    ray.init(
+    context = ray.init(
+        address="local",  # never a `ray start` cluster that happens to run on this host
         num_cpus=4,
         object_store_memory=1_000_000_000,
-        include_dashboard=False,
+        include_dashboard=True,
+        dashboard_port=port,
         configure_logging=False,
         log_to_driver=False,
     )
+    _DASHBOARD[:] = [f"http://{context.dashboard_url}"]
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_dashboard(ray_session) -> str:
+    """The session Ray's dashboard address (http://127.0.0.1:PORT)."""
+    return _DASHBOARD[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
