@@ -41,6 +41,9 @@ def workspace(tmp_path):
     (study / "spec.json").write_text(json.dumps({"name": "s"}))
     pd.DataFrame({"trial_id": ["a"], "status": ["TERMINATED"]}).to_parquet(
         study / "results.parquet")
+    (tmp_path / "spec.json").write_text(json.dumps({
+        "name": "s", "generator": GENERATOR,
+        "space": {"delta": {"type": "float", "low": 0.01, "high": 0.4}}}))
     return tmp_path
 
 
@@ -78,6 +81,12 @@ CLI_CASES = {
                          "checkpoint {tmp}/nope not found"),
     "finetune-json": (["finetune", "--scratch", "--json", BLOCKED + "/r.json"],
                       "--json '{tmp}/file/x' is not writable"),
+    "study-run-storage": (["study", "run", "{tmp}/spec.json", "--storage", BLOCKED],
+                          "study directory '{tmp}/file/x/s' is not writable"),
+    "study-run-resume": (["study", "run", "{tmp}/spec.json", "--storage", "{tmp}/new",
+                          "--resume"], "resume=True but {tmp}/new/s holds no study"),
+    "study-show-missing": (["study", "show", "{tmp}/nope"],
+                           "{tmp}/nope is not a study directory (spec.json missing)"),
 }
 
 
