@@ -89,3 +89,19 @@ def test_setup_commands_are_valid_shell(prepared):
     for command in (*prepared["initialization_commands"], *prepared["setup_commands"]):
         checked = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True)
         assert checked.returncode == 0, (command, checked.stderr)
+
+
+def test_the_dashboard_listens_on_the_head_loopback_only(prepared):
+    """`ray dashboard cluster.yaml` tunnels to it over SSH; nothing opens it to the network."""
+    (start,) = [cmd for cmd in prepared["head_start_ray_commands"] if "ray start" in cmd]
+    assert "--dashboard-host=127.0.0.1" in start
+    assert "0.0.0.0" not in CLUSTER_YAML.read_text().split("head_start_ray_commands")[1]
+
+
+def test_every_node_runs_ray_with_the_shared_token_and_train_state_tracking(prepared):
+    assert prepared["file_mounts"]["/home/ray/.ray/auth_token"] == "~/.ray/auth_token"
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        (start,) = [cmd for cmd in prepared[key] if "ray start" in cmd]
+        assert "export RAY_AUTH_MODE=token RAY_TRAIN_ENABLE_STATE_TRACKING=1;" in start
+        checked = subprocess.run(["bash", "-n", "-c", start], capture_output=True, text=True)
+        assert checked.returncode == 0, (start, checked.stderr)
