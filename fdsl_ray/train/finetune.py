@@ -15,9 +15,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 import timm.optim
 import torch
-import torch.nn.functional as F
 from timm.data import Mixup
-from timm.loss import SoftTargetCrossEntropy
 from timm.models.vision_transformer import init_weights_vit_timm
 
 from fdsl_ray.formulas.validation import check_choice, check_float, check_int
@@ -30,6 +28,7 @@ from fdsl_ray.train.augment import (
 )
 from fdsl_ray.train.downstream import DownstreamData, create_downstream, list_downstream
 from fdsl_ray.train.export import load_pretrained, read_exported
+from fdsl_ray.train.loss import training_loss
 from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
 from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
@@ -333,15 +332,12 @@ def _finetune_full(
                                         vflip=config.vflip, generator=step_generator,
                                         padding_mode="border")
         target = data.train_labels[indices].to(device)
+        soft = None
         if mixup is not None and len(indices) % 2 == 0:
             batch, soft = mixup(batch, target)
-            with autocast:
-                logits = network(batch)
-            return SoftTargetCrossEntropy()(logits.float(), soft), logits
         with autocast:
             logits = network(batch)
-        return F.cross_entropy(logits.float(), target,
-                               label_smoothing=config.label_smoothing), logits
+        return training_loss(logits, target, soft, config.label_smoothing), logits
 
     network.train()
     history = _train_epochs(config, network, step, data.train_labels, generator, on_epoch)
@@ -398,7 +394,7 @@ def _finetune_linear(
     def step(indices: torch.Tensor, step_generator: torch.Generator, epoch: int):
         logits = head(train_features[indices.to(device)])
         target = data.train_labels[indices].to(device)
-        return F.cross_entropy(logits, target, label_smoothing=config.label_smoothing), logits
+        return training_loss(logits, target, None, config.label_smoothing), logits
 
     history = _train_epochs(config, head, step, data.train_labels, generator, on_epoch)
     with torch.no_grad():

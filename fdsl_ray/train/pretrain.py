@@ -29,7 +29,6 @@ import ray.train.torch
 import timm.optim
 import torch
 from timm.data import Mixup
-from timm.loss import SoftTargetCrossEntropy
 
 from fdsl_ray import storage
 from fdsl_ray.formulas import create_generator
@@ -44,6 +43,7 @@ from fdsl_ray.train.augment import (
     timm_transform_kwargs,
 )
 from fdsl_ray.train.export import export_pretrained
+from fdsl_ray.train.loss import epoch_means, training_loss
 from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
 from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
@@ -320,7 +320,6 @@ def _train_loop(loop_config: dict) -> dict | None:
     mixup = None
     if config.uses_mixup:
         mixup = Mixup(**timm_mixup_kwargs(config, num_classes))
-    soft_loss = SoftTargetCrossEntropy()
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
     use_autocast = device.type == "cuda" and autocast_dtype is not None
     # fp16 needs loss scaling (the references' NativeScaler); bf16 and fp32 do not.
@@ -349,39 +348,36 @@ def _train_loop(loop_config: dict) -> dict | None:
                 images = random_resized_crop(images, size, config.crop_scale,
                                              hflip=config.hflip, vflip=config.vflip,
                                              generator=generator)
+            mixed = None
             if mixup is not None:
-                images, targets = mixup(images, labels)
-            else:
-                targets = torch.nn.functional.one_hot(labels, num_classes).float()
-                smoothing = config.label_smoothing
-                targets = targets * (1 - smoothing) + smoothing / num_classes
+                images, mixed = mixup(images, labels)
             lr = warmup_cosine_lr(config, epoch * steps_per_epoch + step, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with torch.autocast("cuda", dtype=autocast_dtype or torch.float32,
                                 enabled=use_autocast):
                 logits = model(images)
-                loss = soft_loss(logits, targets)
+                loss = training_loss(logits, labels, mixed, config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             loss_sum += loss.detach()
             correct += (logits.argmax(dim=1) == labels).sum()
-        seen = steps_per_epoch * config.worker_batch_size
         epoch_seconds = time.perf_counter() - started
-        diverged = _any_rank_nonfinite(loss_sum)
+        epoch_loss, top1 = epoch_means(loss_sum, correct, steps_per_epoch,
+                                       config.worker_batch_size)
         record = {
             "epoch": epoch + 1,
-            "loss": loss_sum.item() / steps_per_epoch,
-            "train_top1": 100.0 * correct.item() / seen,
+            "loss": epoch_loss,
+            "train_top1": top1,
             "images_per_s": steps_per_epoch * config.batch_size / epoch_seconds,
             "epoch_seconds": epoch_seconds,
             "stall_seconds_per_step": stall / steps_per_epoch,
             "lr": lr,
             "attempt": attempt,
         }
-        if diverged:
+        if not math.isfinite(epoch_loss):
             # Shown (reported without a checkpoint) and returned, so that the driver names the
             # epoch and fails the run: a raise would be retried by FailureConfig, and diverge
             # again from the same checkpoint.
@@ -400,14 +396,6 @@ def _train_loop(loop_config: dict) -> dict | None:
     for _ in batches:
         pass
     return None
-
-
-def _any_rank_nonfinite(loss_sum: torch.Tensor) -> bool:
-    """True on every rank when any rank's epoch loss is nan or inf (all ranks stop together)."""
-    flag = (~torch.isfinite(loss_sum)).to(torch.float32)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-    return bool(flag.item())
 
 
 # ----------------------------------------------------------------------------- driver side

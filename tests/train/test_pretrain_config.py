@@ -1,11 +1,18 @@
-"""PretrainConfig validation, the lr schedule and batch augmentation (no Ray needed)."""
+"""PretrainConfig validation, the lr schedule, batch augmentation, the training loss and the
+epoch metrics over DDP ranks (no Ray needed)."""
 
 from __future__ import annotations
 
+import json
+
+import ddp_ranks
 import pytest
 import torch
+import torch.multiprocessing
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 
 from fdsl_ray.train.augment import random_resized_crop
+from fdsl_ray.train.loss import epoch_means, training_loss
 from fdsl_ray.train.pretrain import PretrainConfig
 from fdsl_ray.train.schedule import warmup_cosine_lr
 
@@ -39,6 +46,29 @@ def test_bad_configs_name_the_field(changes, message):
 def test_unknown_keys_are_refused():
     with pytest.raises(ValueError, match="unknown pretrain keys colour_jitter"):
         PretrainConfig.from_dict({"colour_jitter": 0.4})
+
+
+def test_training_loss_is_the_references_smoothed_and_soft_target_losses():
+    logits = torch.randn(8, 5, generator=torch.Generator().manual_seed(0)) * 3
+    labels = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    smoothed = training_loss(logits, labels, None, 0.1)
+    torch.testing.assert_close(smoothed, LabelSmoothingCrossEntropy(0.1)(logits, labels))
+    by_hand = torch.nn.functional.one_hot(labels, 5).float() * 0.9 + 0.1 / 5
+    torch.testing.assert_close(smoothed, SoftTargetCrossEntropy()(logits, by_hand))
+    assert training_loss(logits.bfloat16(), labels, None, 0.1).dtype == torch.float32
+    soft = torch.softmax(torch.randn(8, 5, generator=torch.Generator().manual_seed(1)), dim=1)
+    assert torch.equal(training_loss(logits, labels, soft, 0.1),
+                       SoftTargetCrossEntropy()(logits, soft))
+
+
+@pytest.mark.slow  # two spawned processes import torch: ~45 s on 2 loaded cores
+def test_epoch_metrics_are_the_mean_over_two_ddp_workers(tmp_path):
+    assert epoch_means(torch.tensor(3.0), torch.tensor(10), steps=2, batch_size=8) == (1.5, 62.5)
+    sums, hits = [3.0, 5.0], [10, 4]
+    torch.multiprocessing.spawn(ddp_ranks.rank_means, args=(str(tmp_path), sums, hits), nprocs=2)
+    expected = [(3.0 + 5.0) / 4, 100.0 * (10 + 4) / 32]
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == expected
 
 
 def test_schedule_warms_up_linearly_then_decays_to_zero():
