@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fdsl_ray import storage
-from fdsl_ray.train.downstream import list_downstream
-from fdsl_ray.train.finetune import finetune
-from fdsl_ray.train.models import ModelSpec, list_models, list_presets
-from fdsl_ray.train.recipes import get_recipe, list_recipes
+HELP = "fine-tune or linearly probe a pre-trained ViT (or a scratch one) on real data"
 
 # CLI option -> FinetuneConfig field, for the options passed through unchanged when given.
 _PASSTHROUGH = ("mode", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
@@ -26,9 +22,14 @@ def _shots(text: str) -> int | None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fdsl_ray.train.downstream import list_downstream
+    from fdsl_ray.train.finetune import DEVICES, MODES, OPTIMIZERS
+    from fdsl_ray.train.models import list_models, list_presets
+    from fdsl_ray.train.recipes import list_recipes
+
     parser = subparsers.add_parser(
         "finetune",
-        help="fine-tune or linearly probe a pre-trained ViT (or a scratch one) on real data",
+        help=HELP,
         description="Fine-tune exported weights (model.safetensors from fdsl pre-training) or a "
         "randomly initialised ViT on a downstream dataset and print held-out top-1. Unset "
         "options take the recipe's values (--recipe, default cpu).",
@@ -48,10 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "the one recorded beside --checkpoint otherwise")
     parser.add_argument("--shots", type=_shots, default=argparse.SUPPRESS,
                         help="training images per class, or 'all' (default: the recipe's)")
-    parser.add_argument("--mode", choices=("full", "linear"))
+    parser.add_argument("--mode", choices=MODES)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--optimizer", choices=("adamw", "sgd"))
+    parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--lr", type=float, help="base lr for batch 512 (scaled by batch/512)")
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--warmup-epochs", type=int)
@@ -61,18 +62,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-root", help="folder holding the dataset (cifar, imagefolder)")
     parser.add_argument("--download", action="store_true", default=None,
                         help="fetch the dataset into --data-root if it is missing")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", choices=DEVICES)
     parser.add_argument("--json", dest="json_path", help="also write the result to this file")
     parser.set_defaults(func=run, accepts_overrides=False)
 
 
-def _model(name: str | None, scratch: bool) -> ModelSpec | None:
+def _model(name: str | None, scratch: bool):
+    from fdsl_ray.train.models import ModelSpec
+
     if name is None:
         return ModelSpec.cpu_small() if scratch else None
     return ModelSpec.named(name)
 
 
 def run(args: argparse.Namespace) -> int:
+    from fdsl_ray import storage
+    from fdsl_ray.train.finetune import finetune
+    from fdsl_ray.train.recipes import get_recipe
+
     options = {key: getattr(args, key) for key in (*_PASSTHROUGH, "dataset", "download")
                if getattr(args, key) is not None}
     if "shots" in args:

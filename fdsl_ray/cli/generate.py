@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 
 from fdsl_ray.cli._overrides import parse_overrides
-from fdsl_ray.formulas import list_names
+
+HELP = "render a generator's images into a Parquet store (reused if it exists)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fdsl_ray.data.store import COMPRESSIONS
+    from fdsl_ray.formulas import list_names
+
     parser = subparsers.add_parser(
         "generate",
-        help="render a generator's images into a Parquet store (reused if it exists)",
+        help=HELP,
         description="Render NUM_CATEGORIES x IMAGES_PER_CATEGORY images of generator NAME with a "
         "Ray Data actor pool into OUT/<name>-<hash>/ (Parquet shards + manifest.json). Any "
         "further --key value sets a generator config field, e.g. --image-size 64. The same "
@@ -25,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fixed number of render actors (default: autoscale to the cluster)")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (default: start a local Ray)")
-    parser.add_argument("--compression", choices=("zstd", "none"), default="zstd",
+    parser.add_argument("--compression", choices=COMPRESSIONS, default="zstd",
                         help="Parquet compression of the shards (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run, accepts_overrides=True)

@@ -13,8 +13,8 @@ import json
 from dataclasses import replace
 
 from fdsl_ray.cli._overrides import parse_overrides, parse_value
-from fdsl_ray.train.models import list_models, list_presets
-from fdsl_ray.train.recipes import get_recipe, list_recipes
+
+HELP = "pre-train a ViT on synthetic images with Ray Train (DDP) and export the weights"
 
 # CLI option -> PretrainConfig field, for the options passed through unchanged when given.
 _PASSTHROUGH = {
@@ -27,10 +27,13 @@ _PASSTHROUGH = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fdsl_ray.train.models import list_models, list_presets
+    from fdsl_ray.train.recipes import list_recipes
+
     parser = subparsers.add_parser(
         "pretrain",
         allow_abbrev=False,  # a generator key must never be taken for a training option
-        help="pre-train a ViT on synthetic images with Ray Train (DDP) and export the weights",
+        help=HELP,
         description="Pre-train a ViT on the images of generator NAME, configured by free "
         "--key value options (e.g. --delta 0.1 --num-categories 100 --image-size 32), and "
         "export model.safetensors for `fdsl finetune --checkpoint`. Unset options take the "
@@ -71,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace, generator: dict):
+    from fdsl_ray.train.recipes import get_recipe
     from fdsl_ray.train.schedule import epochs_for_iterations
 
     base = get_recipe(args.recipe).pretrain_config()
@@ -100,6 +104,8 @@ def pretrain_command(generator: dict, pretrain: dict, recipe: str) -> tuple[list
     """The `fdsl pretrain` argv that rebuilds this generator config and pre-training config
     (the inverse of `run`'s parsing), and the pre-training fields that differ from the recipe
     but that no option sets, with their values."""
+    from fdsl_ray.train.recipes import get_recipe
+
     argv = ["fdsl", "pretrain", generator["name"], "--recipe", recipe]
     for key, value in generator.items():
         if key != "name":
@@ -148,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from fdsl_ray import storage
     from fdsl_ray.formulas import create_generator
     from fdsl_ray.train.pretrain import check_pretrain, init_ray_for, pretrain
+    from fdsl_ray.train.recipes import get_recipe
 
     asked = {key: value for key, value in get_recipe(args.recipe).generator.items()
              if key != "name"}

@@ -6,19 +6,17 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
-
 from fdsl_ray.cli._overrides import parse_overrides
-from fdsl_ray.formulas.grid import build_grid
-from fdsl_ray.formulas.registry import create_generator, list_names
-from fdsl_ray.formulas.validation import check_int
-from fdsl_ray.storage import check_file_writable
+
+HELP = "render a grid of categories x instances of a generator into a PNG"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fdsl_ray.formulas.registry import list_names
+
     parser = subparsers.add_parser(
         "preview",
-        help="render a grid of categories x instances of a generator into a PNG",
+        help=HELP,
         description="Render the first CATEGORIES categories (rows) x INSTANCES instances "
         "(columns) of a generator into one labelled PNG. Any generator config key can be set "
         "as --key value (e.g. --image-size 128 --n-points 50000).",
@@ -35,6 +33,13 @@ def _config_text(config: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from fdsl_ray.formulas.grid import build_grid
+    from fdsl_ray.formulas.registry import create_generator
+    from fdsl_ray.formulas.validation import check_int
+    from fdsl_ray.storage import check_file_writable
+
     check_int("categories", args.categories, 1, 64)
     check_int("instances", args.instances, 1, 64)
     generator = create_generator(args.generator, **parse_overrides(args.overrides))

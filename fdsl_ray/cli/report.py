@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from fdsl_ray import storage
-from fdsl_ray.study.mirror import local_copy_dir, pull_study
-from fdsl_ray.study.report import write_report
+HELP = "write a markdown report with plots for a study directory"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="write a markdown report with plots for a study directory",
+        help=HELP,
         description="Read a study directory (spec.json, results.parquet, optuna.db) and write "
         "report.md with PNG plots: the objective against each searched parameter, the Pareto "
         "front for two objectives, Optuna parameter importances, the best configuration, all "
@@ -27,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fdsl_ray import storage
+    from fdsl_ray.study.mirror import local_copy_dir, pull_study
+    from fdsl_ray.study.report import write_report
+
     study_dir = args.study_dir
     if storage.is_uri(study_dir):
         study_dir = local_copy_dir(study_dir)

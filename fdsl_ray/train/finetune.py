@@ -33,9 +33,9 @@ from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
 from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
 
-_MODES = ("full", "linear")
-_OPTIMIZERS = ("adamw", "sgd")
-_DEVICES = ("auto", "cpu", "cuda")
+MODES = ("full", "linear")
+OPTIMIZERS = ("adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
 # Horizontal flips change a digit's meaning; datasets not listed here allow them.
 _NO_HFLIP_DATASETS = frozenset({"digits"})
 _EVAL_BATCH = 256
@@ -102,10 +102,10 @@ class FinetuneConfig:
         check_choice("dataset", self.dataset, tuple(list_downstream()))
         if self.shots is not None:
             check_int("shots", self.shots, 1)
-        check_choice("mode", self.mode, _MODES)
+        check_choice("mode", self.mode, MODES)
         check_int("epochs", self.epochs, 1, 100_000)
         check_int("batch_size", self.batch_size, 1, 65_536)
-        check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if not 0 < self.lr <= 100:
             raise ValueError(f"lr={self.lr} is out of range: must be in (0, 100]")
         if not 0 <= self.momentum < 1:
@@ -134,7 +134,7 @@ class FinetuneConfig:
         if self.image_size is not None:
             check_int("image_size", self.image_size, 1, 1024)
         check_int("seed", self.seed, 0, 2**63 - 1)
-        check_choice("device", self.device, _DEVICES)
+        check_choice("device", self.device, DEVICES)
 
     @property
     def lr_scale(self) -> float:

@@ -20,7 +20,7 @@ def test_generate_then_reuse_then_export(ray_session, tmp_path, capsys):
     assert ray_session.is_initialized()
     assert main([*ARGS, "--out", str(tmp_path / "stores")]) == 0
     assert capsys.readouterr().out.strip() == f"{store} (reused)"
-    assert main(["export", store, "--format", "imagefolder", "--out", str(tmp_path / "png"),
+    assert main(["export", store, "--out", str(tmp_path / "png"),
                  "--quiet"]) == 0
     assert sorted(path.name for path in (tmp_path / "png").iterdir()) == ["0", "1", "2"]
     assert len(list((tmp_path / "png").glob("*/*.png"))) == 6
