@@ -7,21 +7,20 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    from fdsl_ray.study.spec import StudySpec
 
-from fdsl_ray import storage
-from fdsl_ray.study.mirror import local_copy_dir, pull_study
-from fdsl_ray.study.run import show_study
-from fdsl_ray.study.script import add_study_flags, run_from_args
-from fdsl_ray.study.spec import StudySpec
-
+HELP = "run a study from a spec file, or show a study's results"
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fdsl_ray.study.script import add_study_flags
+
     parser = subparsers.add_parser(
-        "study", help="run a study from a spec file, or show a study's results",
+        "study", help=HELP,
         description="Run a study from a declarative spec, or print a study's results table.")
     commands = parser.add_subparsers(dest="study_command", required=True)
     run_parser = commands.add_parser(
@@ -44,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_spec(path: str | Path) -> StudySpec:
     """The StudySpec in a JSON or YAML file, checked as StudySpec checks any spec."""
+    import yaml
+
+    from fdsl_ray.study.spec import StudySpec
+
     path = Path(path)
     if path.suffix.lower() not in SPEC_SUFFIXES:
         raise ValueError(f"spec {path} must be a {', '.join(SPEC_SUFFIXES)} file")
@@ -64,6 +67,8 @@ def load_spec(path: str | Path) -> StudySpec:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fdsl_ray.study.script import run_from_args
+
     def build() -> StudySpec:
         spec = load_spec(args.spec)
         if args.num_samples is not None:
@@ -75,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
+    from fdsl_ray import storage
+    from fdsl_ray.study.mirror import local_copy_dir, pull_study
+    from fdsl_ray.study.run import show_study
+
     study_dir = args.study_dir
     if storage.is_uri(study_dir):
         study_dir = local_copy_dir(study_dir)
