@@ -89,7 +89,8 @@ def check_writable(uri: str | os.PathLike, what: str) -> None:
     is a one-line error naming `what` before any work starts, not a failure at the end. A local
     directory is created first (with its parents) if it does not exist yet."""
     filesystem, location = resolve(uri)
-    if not is_uri(location):
+    local = not is_uri(uri)  # `location` has lost the scheme: "bucket/key" for s3://bucket/key
+    if local:
         target = Path(location)
         if target.exists() and not target.is_dir():
             raise ValueError(f"{what} {location!r} is not writable: it is a file, not a directory")
@@ -104,8 +105,7 @@ def check_writable(uri: str | os.PathLike, what: str) -> None:
             stream.write(b"")
         filesystem.delete_file(probe)
     except OSError as error:
-        reason = error.strerror if not is_uri(location) and error.strerror else \
-            short_reason(error)
+        reason = error.strerror if local and error.strerror else short_reason(error)
         raise ValueError(f"{what} {normalize(uri)!r} is not writable: {reason}") from None
 
 

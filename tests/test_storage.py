@@ -49,3 +49,13 @@ def test_local_paths_are_absolute_and_uris_keep_their_scheme(tmp_path, monkeypat
 def test_an_unknown_scheme_is_refused_with_the_location():
     with pytest.raises(ValueError, match=r"'ftp://host/x' has an unsupported scheme 'ftp'"):
         storage.normalize("ftp://host/x")
+
+
+def test_checking_a_bucket_creates_no_local_directory(s3_bucket, tmp_path, monkeypatch):
+    # The writability check once took s3://bucket/key for the local path bucket/key (cwd).
+    monkeypatch.chdir(tmp_path)
+    storage.check_writable(f"{s3_bucket}/studies/q", "--storage")
+    with pytest.raises(ValueError, match=r"--storage 's3://no-such-bucket/q' is not writable: "
+                                         r"The specified bucket does not exist"):
+        storage.check_writable("s3://no-such-bucket/q", "--storage")
+    assert list(tmp_path.iterdir()) == []
