@@ -7,6 +7,8 @@ this package (`fdsl_ray.train.loss`, `.models`) does not start importing Ray and
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _HOMES = {
@@ -32,3 +34,18 @@ def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
+
+class _Package(types.ModuleType):
+    """`pretrain` and `finetune` name both a function and the submodule defining it. Importing
+    the submodule sets the package attribute to the module, which would then shadow the
+    function in `from fdsl_ray.train import pretrain`; this returns the function instead."""
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if _HOMES.get(name) == name and isinstance(value, types.ModuleType):
+            return getattr(value, name)
+        return value
+
+
+sys.modules[__name__].__class__ = _Package
