@@ -46,6 +46,7 @@ OPTUNA_FILE = "optuna.db"
 REPORT_FILE = "report.md"
 HTML_FILE = "report.html"
 TRIAL_RECORD = "trial.json"
+TUNE_RESULTS = "result.json"  # Tune's per-trial results, one JSON object a line
 EXPERIMENT_DIR = "tune"  # fdsl_ray.study.trial.EXPERIMENT (importing it would import Ray)
 OVERHEAD_TARGET = 0.10
 PREVIEW_CATEGORIES = 4  # of each previewed trial: its first categories x instances
@@ -257,22 +258,44 @@ def _importance_section(results: StudyResults, out_dir: Path) -> list[Block]:
     return blocks + [Text(note), Image(path, "parameter importances"), Table(table)]
 
 
-def trial_record(row: pd.Series, study_dir: Path | None = None) -> dict | None:
-    """The trial's trial.json from its directory (local, a mount or an object store), else
-    from STUDY_DIR/tune/<its name> (a copy fetched off a cluster), else None."""
+def _trial_file(row: pd.Series, name: str, study_dir: Path | None) -> str | None:
+    """A file of the trial's directory (local, a mount or an object store), else of
+    STUDY_DIR/tune/<its name> (a copy fetched off a cluster); None when neither is readable."""
     trial_dir = str(row.get("trial_dir") or "")
     if not trial_dir:
         return None
-    candidates = [storage.join(trial_dir, TRIAL_RECORD)]
+    candidates = [storage.join(trial_dir, name)]
     if study_dir is not None:
-        candidates.append(str(study_dir / EXPERIMENT_DIR / Path(trial_dir).name / TRIAL_RECORD))
+        candidates.append(str(study_dir / EXPERIMENT_DIR / Path(trial_dir).name / name))
     for path in candidates:
         try:
             if storage.is_file(path):
-                return json.loads(storage.read_text(path))
-        except (OSError, ValueError):
+                return storage.read_text(path)
+        except OSError:
             continue  # storage out of reach from here
     return None
+
+
+def trial_record(row: pd.Series, study_dir: Path | None = None) -> dict | None:
+    """The trial's trial.json (its generator, pre-training config and epochs), or None."""
+    text = _trial_file(row, TRIAL_RECORD, study_dir)
+    try:
+        return None if text is None else json.loads(text)
+    except ValueError:
+        return None
+
+
+def trial_epochs(row: pd.Series, record: dict | None, study_dir: Path | None = None) -> list[dict]:
+    """Pre-training epochs with a loss and a train top-1: trial.json's history, written when
+    the trial finishes, else the epochs Tune recorded in result.json (a trial stopped early or
+    failed); the last report of an epoch counts (a rerun repeats them)."""
+    history = (record or {}).get("history") or []
+    if not history:
+        text = _trial_file(row, TUNE_RESULTS, study_dir) or ""
+        history = [json.loads(line) for line in text.splitlines() if line.strip()]
+    epochs = {item["epoch"]: item for item in history
+              if {"epoch", "loss", "train_top1"} <= set(item)}
+    return [epochs[epoch] for epoch in sorted(epochs)]
 
 
 def _best_section(results: StudyResults, best: pd.Series | None,
@@ -347,21 +370,16 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _history(record: dict | None) -> list[dict]:
-    """Pre-training epochs of a trial with a loss and a train top-1 (a diverged or stopped
-    trial's record may have none)."""
-    history = (record or {}).get("history") or []
-    return [item for item in history if {"epoch", "loss", "train_top1"} <= set(item)]
-
-
 def _curves_section(results: StudyResults, records: dict[str, dict | None],
                     best: pd.Series | None, out_dir: Path) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Pre-training curves")]
-    histories = {trial_id: _history(record) for trial_id, record in records.items()}
+    histories = {str(row["trial_id"]): trial_epochs(row, records.get(str(row["trial_id"])),
+                                                    results.directory)
+                 for _, row in results.table.iterrows()}
     histories = {trial_id: history for trial_id, history in histories.items() if history}
     if not histories:
-        return blocks + [Text(f"No trial's {TRIAL_RECORD} holds its pre-training epochs "
-                              "(unfinished trials, or trial directories out of reach).")]
+        return blocks + [Text(f"No trial recorded its pre-training epochs ({TRIAL_RECORD}, "
+                              f"{TUNE_RESULTS}), or their directories are out of reach.")]
     missing = sorted(set(records) - set(histories))
     path = plot_curves(histories, best=None if best is None else str(best["trial_id"]),
                        path=out_dir / "pretrain_curves.png")
