@@ -95,14 +95,42 @@ def actor_pool(num_actors: int | None, cpus_per_actor: float) -> ray.data.ActorP
     return ray.data.ActorPoolStrategy(min_size=1, max_size=max_size)
 
 
+# What a task or actor asks of a node label (a custom resource that a node declares): a sliver,
+# so that a node declaring {"render": 1} hosts any number of them and the label only places.
+LABEL_AMOUNT = 0.001
+_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+
+
+def check_node_label(name: str, value: str | None) -> None:
+    """A node label is None or the name of a custom resource (not one of Ray's own)."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip() or value in _BUILTIN_RESOURCES:
+        raise ValueError(f"{name}={value!r} must be None or the name of a custom resource that "
+                         f"nodes declare (not {', '.join(_BUILTIN_RESOURCES)})")
+
+
+def node_label(resource: str | None) -> dict[str, float]:
+    """The Ray resources that place a task or actor on the nodes that declare `resource`."""
+    return {resource: LABEL_AMOUNT} if resource else {}
+
+
+def missing_labels(labels: list[str | None], cluster: dict[str, float]) -> list[str]:
+    """The labels no node of `cluster` (ray.cluster_resources()) declares: whatever asks for
+    one would wait forever rather than fail."""
+    return [label for label in labels if label and cluster.get(label, 0.0) < LABEL_AMOUNT]
+
+
 def check_stream_args(
-    epochs: int, num_actors: int | None, cpus_per_actor: float, batch_size: int
+    epochs: int, num_actors: int | None, cpus_per_actor: float, batch_size: int,
+    actor_resource: str | None = None,
 ) -> None:
     check_int("epochs", epochs, 1)
     if num_actors is not None:
         check_int("num_actors", num_actors, 1)
     check_float("cpus_per_actor", cpus_per_actor, 0.0, low_open=True)
     check_int("batch_size", batch_size, 1)
+    check_node_label("actor_resource", actor_resource)
 
 
 def synthetic_dataset(
@@ -114,15 +142,19 @@ def synthetic_dataset(
     cpus_per_actor: float = 1.0,
     batch_size: int = 64,
     ordered: bool = True,
+    actor_resource: str | None = None,
 ) -> ray.data.Dataset:
     """Columns image (uint8 [H, W]), label, instance, epoch (int64); epochs * N rows, in id order.
 
     With fresh_instances each epoch renders new instances of every category (instance ids
     offset by epoch * images_per_category): augmentation from the formula itself. `ordered`
     False yields rows as actors finish them, for benchmarks/pipeline.py to measure what the
-    order costs; a run that should repeat needs True.
+    order costs; a run that should repeat needs True. `actor_resource` places the render actors
+    on the nodes that declare that custom resource (`node_label`). An actor lost with its node
+    is restarted (Ray Data's default max_restarts=-1) wherever the label is, and its batches
+    are rendered again, to the same bytes.
     """
-    check_stream_args(epochs, num_actors, cpus_per_actor, batch_size)
+    check_stream_args(epochs, num_actors, cpus_per_actor, batch_size, actor_resource)
     gen = build_generator(generator)
     total = epochs * images_per_epoch(gen)
     dataset = ray.data.range(total, override_num_blocks=stream_blocks(total, batch_size))
@@ -130,6 +162,7 @@ def synthetic_dataset(
         RenderActor,
         compute=actor_pool(num_actors, cpus_per_actor),
         num_cpus=cpus_per_actor,
+        resources=node_label(actor_resource),
         batch_size=batch_size,
         batch_format="numpy",
         fn_constructor_kwargs={"generator": gen.config, "fresh_instances": fresh_instances},

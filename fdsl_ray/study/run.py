@@ -23,6 +23,7 @@ import ray
 from ray import tune
 
 from fdsl_ray import storage
+from fdsl_ray.data.stream import node_label
 from fdsl_ray.study.cleanup import PlacementGroupReaper
 from fdsl_ray.study.console import StudyConsole, error_line
 from fdsl_ray.study.mirror import StudyMirror, pull_study, push_study
@@ -225,7 +226,7 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
          verbose: int) -> pd.DataFrame:
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec.to_dict(), study_root=root),
-        {"cpu": spec.trial_cpus},
+        {"cpu": spec.trial_cpus, **node_label(spec.node_labels()["worker_resource"])},
     )
     if resume and tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True,

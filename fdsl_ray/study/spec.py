@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fdsl_ray.data.stream import missing_labels
 from fdsl_ray.formulas import generator_settings, list_names
 from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.study import space as spaces
@@ -221,9 +222,24 @@ class StudySpec:
             need["GPU"] = max(need["GPU"], float(config.num_workers if config.use_gpu else 0))
         return need
 
+    def node_labels(self) -> dict[str, str | None]:
+        """pretrain.worker_resource and data_actor_resource (fdsl_ray.data.stream.node_label).
+        A trial runs beside its Train workers, on a worker_resource node: it fine-tunes there,
+        and its Train controller and the stream's executor run where it runs."""
+        config = self.pretrain_config(self.corner_params()[0])
+        return {"worker_resource": config.worker_resource,
+                "data_actor_resource": config.data_actor_resource}
+
     def concurrency(self, cluster: dict[str, float]) -> int:
         """How many trials may run at once on `cluster` (ray.cluster_resources()); refuses a
         spec whose single trial the cluster cannot hold, since that would hang, not fail."""
+        for name, label in self.node_labels().items():
+            if missing_labels([label], cluster):
+                raise ValueError(
+                    f"pretrain.{name}={label!r}: no node of the cluster declares the resource "
+                    f"{label!r}, so every trial would wait forever: declare it on the nodes "
+                    f"that should run them (`ray start --resources '{{\"{label}\": 1}}'`) "
+                    "or set it to null")
         need = self.trial_resources()
         limits = []
         for resource, amount in need.items():

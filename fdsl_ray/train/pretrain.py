@@ -31,6 +31,7 @@ import torch
 from timm.data import Mixup
 
 from fdsl_ray import storage
+from fdsl_ray.data.stream import check_node_label, missing_labels, node_label
 from fdsl_ray.formulas import create_generator
 from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.train.augment import (
@@ -74,8 +75,12 @@ class PretrainConfig:
     `transform` "timm" runs create_transform (crop_scale, crop_ratio, hflip/vflip as p = 0.5,
     color_jitter, auto_augment, interpolation, mean/std, re_*) in `num_augment_actors` Ray
     Data actors; "tensor" crops and flips on the device (bilinear, mean = std = 0.5) and ignores
-    those timm-only fields. `fresh_instances` False (the default) is the references' fixed set:
-    instance ids 0..images_per_category-1 every epoch. `precision` applies on CUDA only.
+    those timm-only fields. `worker_resource` and `data_actor_resource` name custom resources
+    (node labels, `fdsl_ray.data.stream.node_label`) that place the Train workers and the
+    stream's render and augment actors on the nodes that declare them (cluster.yaml,
+    docs/cluster.md); None places them wherever their CPUs fit. `fresh_instances` False (the
+    default) is the references' fixed set: instance ids 0..images_per_category-1 every epoch.
+    `precision` applies on CUDA only.
     """
 
     model: str = "cpu_small"
@@ -117,6 +122,8 @@ class PretrainConfig:
     cpus_per_data_actor: float = 1.0
     num_augment_actors: int = 1
     fresh_instances: bool = False
+    worker_resource: str | None = None
+    data_actor_resource: str | None = None
     seed: int = 0
     max_failures: int = 1
 
@@ -152,6 +159,8 @@ class PretrainConfig:
         check_int("num_data_actors", self.num_data_actors, 1, 4096)
         check_float("cpus_per_data_actor", self.cpus_per_data_actor, 0, 1024, low_open=True)
         check_int("num_augment_actors", self.num_augment_actors, 1, 4096)
+        check_node_label("worker_resource", self.worker_resource)
+        check_node_label("data_actor_resource", self.data_actor_resource)
         check_int("seed", self.seed, 0, 2**31 - 1)
         check_int("max_failures", self.max_failures, -1)
         if self.batch_size % self.num_workers:
@@ -462,6 +471,14 @@ def _check_resources(config: PretrainConfig, streaming: bool) -> None:
                f"{config.cpus_per_data_actor:g} + 1 for read tasks" if streaming else "")
             + f"), the cluster has {have_cpu:g} CPU and {have_gpu:g} GPU"
         )
+    labels = {"worker_resource": config.worker_resource}
+    if streaming:
+        labels["data_actor_resource"] = config.data_actor_resource
+    for name, label in labels.items():
+        if missing_labels([label], total):
+            raise ValueError(f"{name}={label!r}: no node of the cluster declares the resource "
+                             f"{label!r} (`ray start --resources '{{\"{label}\": 1}}'`), so the "
+                             "run would wait forever")
 
 
 def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
@@ -473,7 +490,7 @@ def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
     rendered = synthetic_dataset(
         generator, epochs=config.epochs,
         fresh_instances=config.fresh_instances, num_actors=config.num_data_actors,
-        cpus_per_actor=config.cpus_per_data_actor,
+        cpus_per_actor=config.cpus_per_data_actor, actor_resource=config.data_actor_resource,
     )
     if config.transform != "timm":
         return rendered
@@ -482,6 +499,7 @@ def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
         TimmAugmentActor,
         compute=ray.data.ActorPoolStrategy(size=config.num_augment_actors),
         num_cpus=_CPUS_PER_AUGMENT_ACTOR,
+        resources=node_label(config.data_actor_resource),
         batch_size=_AUGMENT_BATCH,
         batch_format="numpy",
         fn_constructor_kwargs={"kwargs": timm_transform_kwargs(config, size),
@@ -582,7 +600,8 @@ def pretrain(
         scaling_config=ray.train.ScalingConfig(
             num_workers=config.num_workers, use_gpu=config.use_gpu,
             resources_per_worker={"CPU": config.cpus_per_worker,
-                                  **({"GPU": 1} if config.use_gpu else {})},
+                                  **({"GPU": 1} if config.use_gpu else {}),
+                                  **node_label(config.worker_resource)},
         ),
         datasets={"train": dataset},
         dataset_config=_ordered_ingest(dataset),

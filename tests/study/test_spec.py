@@ -110,6 +110,16 @@ def test_refuses_resources_the_cluster_cannot_provide():
         gpu.concurrency({"CPU": 64})
 
 
+def test_refuses_a_node_label_no_node_declares():
+    labelled = make(pretrain={"worker_resource": "train", "data_actor_resource": "render"})
+    assert labelled.node_labels() == {"worker_resource": "train", "data_actor_resource": "render"}
+    assert labelled.concurrency({"CPU": 8, "train": 1, "render": 1}) == 2
+    with pytest.raises(ValueError, match="pretrain.data_actor_resource='render': no node of the "
+                                         "cluster declares the resource 'render'"):
+        labelled.concurrency({"CPU": 8, "train": 1})
+    assert make().node_labels() == {"worker_resource": None, "data_actor_resource": None}
+
+
 def test_searched_worker_count_sizes_the_trial_at_its_largest():
     spec = make(space={"num_workers": {"type": "categorical", "choices": [1, 4]}},
                 pretrain={"batch_size": 64})

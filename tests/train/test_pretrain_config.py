@@ -36,6 +36,9 @@ def test_config_round_trips_through_dict():
         (dict(batch_size=6, num_workers=2, mixup_alpha=0.8), "needs an even number"),
         (dict(lr=0.0), "lr=0.0 is out of range"),
         (dict(hflip="yes"), "hflip='yes' must be true or false"),
+        (dict(worker_resource="CPU"), "worker_resource='CPU' must be None or the name of a "
+                                      "custom resource"),
+        (dict(data_actor_resource=""), "data_actor_resource='' must be None or the name"),
     ],
 )
 def test_bad_configs_name_the_field(changes, message):
