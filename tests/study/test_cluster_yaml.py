@@ -12,6 +12,8 @@ import ray
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
+from fdsl_ray.study.spec import StudySpec
+
 CLUSTER_YAML = Path(__file__).resolve().parents[2] / "cluster.yaml"
 
 
@@ -58,6 +60,22 @@ def test_gpu_and_cpu_worker_types(prepared):
         # Workers write checkpoints and results to the S3 storage path themselves.
         assert worker["node_config"]["IamInstanceProfile"]
     assert prepared["max_workers"] >= gpu["max_workers"] + cpu["max_workers"]
+
+
+def test_worker_types_declare_the_labels_a_study_places_its_work_with(prepared):
+    """A spec naming the labels fits the cluster's minimum size (min_workers of each type)."""
+    types = prepared["available_node_types"]
+    cluster: dict[str, float] = {}
+    for node in types.values():
+        for resource, amount in node["resources"].items():
+            cluster[resource] = cluster.get(resource, 0) + amount * node.get("min_workers", 0)
+    assert types["gpu_worker"]["resources"]["train"] == 1
+    assert types["cpu_worker"]["resources"]["render"] == 1
+    spec = StudySpec(name="placed", generator={"name": "onepfrac"},
+                     space={"delta": {"type": "float", "low": 0.01, "high": 0.4}},
+                     pretrain={"worker_resource": "train", "data_actor_resource": "render",
+                               "use_gpu": True})
+    assert spec.concurrency(cluster) == types["gpu_worker"]["min_workers"]
 
 
 def test_every_node_installs_this_checkout(prepared):
