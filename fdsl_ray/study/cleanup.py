@@ -4,7 +4,7 @@ When Tune (ASHA, a stop condition) stops a trial while its nested TorchTrainer r
 trainer's controller dies with the trial, and its worker placement group stays reserved
 (ray issue 54305). Ray's own cleaner finds such groups through the State API, so it does
 nothing on a cluster without the dashboard, and the next trials then wait forever for CPUs.
-Each trial's pre-training results name the group (trial.TRAIN_PLACEMENT_GROUP); this Tune
+Each trial's pre-training results name the group (pretrain.PLACEMENT_GROUP); this Tune
 callback, running in the driver, removes it a few seconds after the trial ended.
 """
 
@@ -16,7 +16,7 @@ import ray
 from ray import tune
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 
-from fdsl_ray.study.trial import TRAIN_PLACEMENT_GROUP
+from fdsl_ray.train.pretrain import PLACEMENT_GROUP
 
 # Long enough for the stopped trial actor, and with it the trainer's controller, to exit, so
 # that the controller cannot see its workers die and start a new group.
@@ -40,8 +40,8 @@ class PlacementGroupReaper(tune.Callback):
         self.removed: list[str] = []
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if result.get(TRAIN_PLACEMENT_GROUP):
-            self._latest[trial.trial_id] = result[TRAIN_PLACEMENT_GROUP]
+        if result.get(PLACEMENT_GROUP):
+            self._latest[trial.trial_id] = result[PLACEMENT_GROUP]
 
     def _schedule(self, trial) -> None:
         group = self._latest.pop(trial.trial_id, None)

@@ -15,7 +15,6 @@ from typing import Any
 
 import ray.tune
 import torch
-from ray.train.v2._internal.execution.callback import WorkerGroupCallback
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from fdsl_ray import storage
@@ -26,33 +25,6 @@ from fdsl_ray.train.pretrain import run_environment
 
 TRIAL_RECORD = "trial.json"
 EXPERIMENT = "tune"  # the Tune experiment's directory under the study root
-# Each forwarded pre-training result names the trainer's placement group, so that the study
-# can remove it if Tune stops the trial mid-run (ray issue 54305: it would stay reserved).
-TRAIN_PLACEMENT_GROUP = "train_placement_group"
-
-
-class _PlacementGroupRecorder(WorkerGroupCallback):
-    """Runs in the Train controller and remembers its worker group's placement group."""
-
-    def __init__(self) -> None:
-        self.placement_group_id = ""
-
-    def after_worker_group_start(self, worker_group) -> None:
-        handle = worker_group.get_worker_group_state().placement_group_handle
-        self.placement_group_id = handle.placement_group.id.hex()
-
-
-class StudyReportCallback(TuneReportCallback):
-    """TuneReportCallback that adds the trainer's placement group id to each result."""
-
-    def __init__(self, recorder: _PlacementGroupRecorder) -> None:
-        super().__init__()
-        self._recorder = recorder
-
-    def after_report(self, run_context, metrics, checkpoint) -> None:
-        tagged = [{**item, TRAIN_PLACEMENT_GROUP: self._recorder.placement_group_id}
-                  for item in metrics]
-        super().after_report(run_context, tagged, checkpoint)
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
@@ -80,14 +52,12 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
     }
     _write_json(storage.join(trial_dir, TRIAL_RECORD), record)
 
-    recorder = _PlacementGroupRecorder()
     pretrained = pretrain(
         generator,
         pretrain_config,
         storage_path=f"{study_root}/pretrain",
         run_name=trial_id,
-        # One list, pickled together: the report callback reads the recorder it is given.
-        callbacks=[recorder, StudyReportCallback(recorder)],
+        callbacks=[TuneReportCallback()],
         store_root=study.data_store,
     )
     # The trial actor's CPUs run fine-tuning; Ray pins its torch to OMP_NUM_THREADS.

@@ -55,6 +55,9 @@ _RESULT_FILE = "result.json"
 _RUN_FILE = "pretrain_run.json"
 _EXPORT_DIR = "pretrained"
 _CPUS_PER_AUGMENT_ACTOR = 1.0
+# Each report names the workers' placement group, so that a caller that stops the run midway
+# (Tune stopping a trial) can free it: it would stay reserved (ray issue 54305).
+PLACEMENT_GROUP = "train_placement_group"
 _AUGMENT_BATCH = 32
 
 
@@ -252,7 +255,8 @@ def run_environment(device: torch.device) -> dict[str, str]:
     """What a run's bits depend on beyond its spec: library versions, the CPU kernels torch
     dispatches to (AVX2, AVX512, ...) and the device. Two runs of one spec and seed agree
     bit for bit when these agree; when they do not, this says why they may differ."""
-    environment = {name: importlib.import_module(name).__version__ for name in _VERSIONED}
+    # str(): torch's __version__ is a TorchVersion, which a weights-only torch.load refuses.
+    environment = {name: str(importlib.import_module(name).__version__) for name in _VERSIONED}
     environment.update(python=platform.python_version(), machine=platform.machine(),
                        cpu_capability=torch.backends.cpu.get_cpu_capability(),
                        device=str(device))
@@ -313,7 +317,7 @@ def _train_loop(loop_config: dict) -> dict | None:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu",
-                               weights_only=False)
+                               weights_only=True)
         network.load_state_dict(state["model"])
     model = ray.train.torch.prepare_model(network)
     optimizer = timm.optim.create_optimizer_v2(network, opt="adamw", lr=config.effective_lr,
@@ -334,6 +338,8 @@ def _train_loop(loop_config: dict) -> dict | None:
     # fp16 needs loss scaling (the references' NativeScaler); bf16 and fp32 do not.
     scaler = torch.amp.GradScaler("cuda", enabled=use_autocast and config.precision == "fp16")
     batches = _batch_stream(ray.train.get_dataset_shard("train"), config, plan, start_epoch)
+    placement = ray.util.get_current_placement_group()
+    tags = {PLACEMENT_GROUP: placement.id.hex()} if placement is not None else {}
 
     for epoch in range(start_epoch, config.epochs):
         # Crops, flips and mixing are a function of (seed, rank, epoch): resuming redraws them.
@@ -390,7 +396,7 @@ def _train_loop(loop_config: dict) -> dict | None:
             # Shown (reported without a checkpoint) and returned, so that the driver names the
             # epoch and fails the run: a raise would be retried by FailureConfig, and diverge
             # again from the same checkpoint.
-            ray.train.report(record)
+            ray.train.report({**record, **tags})
             return record
         history.append(record)
         with tempfile.TemporaryDirectory() as directory:
@@ -401,7 +407,7 @@ def _train_loop(loop_config: dict) -> dict | None:
                             "environments": environments},
                            Path(directory) / _STATE_FILE)
                 saved = ray.train.Checkpoint.from_directory(directory)
-            ray.train.report(record, checkpoint=saved)
+            ray.train.report({**record, **tags}, checkpoint=saved)
     for _ in batches:
         pass
     return None
@@ -619,7 +625,7 @@ def pretrain(
                          f"of run {run_dir}: the run diverged (effective lr "
                          f"{config.effective_lr:.2e}); nothing was exported")
     with result.checkpoint.as_directory() as directory:
-        state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu", weights_only=False)
+        state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu", weights_only=True)
     spec = ModelSpec.named(config.model)
     network = create_vit(spec, plan["num_classes"])
     network.load_state_dict(state["model"])
