@@ -92,3 +92,25 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _own_processes(marker: str) -> list:
+    """Live processes started by this test session (descendants of this process: its local
+    Ray's raylet and the workers it spawned) whose command line contains `marker`, such as
+    "RayTrainWorker": never another job's or another user's process of the same name."""
+    import psutil
+
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if marker in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:  # exited while we looked
+            continue
+    return found
+
+
+@pytest.fixture(scope="session")
+def own_processes():
+    """The function above: a test kills only processes that its own session started."""
+    return _own_processes

@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,34 +136,23 @@ def test_bad_arguments_fail_before_any_ray_work(overrides, message):
         synthetic_dataset(config, **options)
 
 
-def _render_actor_pids() -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"MapBatches(RenderActor)" in cmdline:
-            pids.append(int(proc.name))
-    return pids
-
-
 @pytest.mark.slow
-def test_killed_actor_still_yields_every_row_once(ray_session):
+def test_killed_actor_still_yields_every_row_once(ray_session, own_processes):
+    def render_actor_pids() -> list[int]:
+        return [process.pid for process in own_processes("MapBatches(RenderActor)")]
+
     config = {**CONFIG, "n_points": 20_000, "num_categories": 50, "images_per_category": 4}
     seen: list[tuple[int, int]] = []
     killed = None
-    earlier_pools = set(_render_actor_pids())
+    earlier_pools = set(render_actor_pids())
     for batch in synthetic_dataset(config, num_actors=2, batch_size=4).iter_batches(
             batch_size=4, batch_format="numpy"):
         seen += zip(batch["label"].tolist(), batch["instance"].tolist(), strict=True)
         if killed is None:
-            pids = [pid for pid in _render_actor_pids() if pid not in earlier_pools]
+            pids = [pid for pid in render_actor_pids() if pid not in earlier_pools]
             assert pids, "no RenderActor process of this dataset found"
             killed = pids[0]
             os.kill(killed, signal.SIGKILL)
-    assert killed is not None and killed not in _render_actor_pids()
+    assert killed is not None and killed not in render_actor_pids()
     assert Counter(seen) == Counter((label, instance) for label in range(50)
                                     for instance in range(4))

@@ -148,10 +148,8 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
               if trial.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(value[0] for value in values) == sorted(resumed["top1"])
 
-    started = time.monotonic()
     again = run_study(spec, study_dir=tmp_path / "study", verbose=0)
-    assert time.monotonic() - started < 10
-    assert again.equals(resumed)
+    assert again.equals(resumed)  # equal wall_seconds too: no trial ran again
 
 
 @pytest.mark.slow

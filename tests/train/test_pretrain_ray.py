@@ -37,24 +37,19 @@ def _registered_checkpoints(run_dir: Path) -> int:
         return 0
 
 
-def _kill_one_worker_after_a_checkpoint(run_dir: Path, killed: list[int]) -> None:
-    import psutil  # Ray's vendored copy, importable once ray is imported
-
+def _kill_one_worker_after_a_checkpoint(run_dir: Path, find, killed: list[int]) -> None:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not _registered_checkpoints(run_dir):
         time.sleep(0.1)
-    for process in psutil.process_iter(["pid", "name", "cmdline"]):
-        description = f"{process.info['name']} {' '.join(process.info['cmdline'] or [])}"
-        if "RayTrainWorker" in description:
-            process.kill()
-            killed.append(process.info["pid"])
-            return
+    for process in find("RayTrainWorker")[:1]:
+        process.kill()
+        killed.append(process.pid)
 
 
-def _run_with_a_kill(config: PretrainConfig, storage: Path, run_name: str) -> tuple:
+def _run_with_a_kill(config: PretrainConfig, storage: Path, run_name: str, find) -> tuple:
     killed: list[int] = []
     killer = threading.Thread(target=_kill_one_worker_after_a_checkpoint,
-                              args=(storage / run_name, killed), daemon=True)
+                              args=(storage / run_name, find, killed), daemon=True)
     killer.start()
     try:
         return pretrain(GENERATOR, config, storage_path=str(storage), run_name=run_name), killed
@@ -85,23 +80,26 @@ def test_two_worker_ddp_loss_falls_and_export_loads_in_timm(ray_session, tmp_pat
     loaded = timm.create_model(spec.name, pretrained=True,
                                pretrained_cfg_overlay=dict(file=result.weights_path),
                                num_classes=3, **spec.overrides())
-    state = torch.load(Path(result.checkpoint_path) / "state.pt", weights_only=False)["model"]
+    state = torch.load(Path(result.checkpoint_path) / "state.pt", weights_only=True)["model"]
     for key, value in loaded.state_dict().items():
         if not key.startswith("head."):
             assert torch.equal(value, state[key]), key
     assert loaded.head.weight.shape == (3, spec.resolved_embed_dim)
 
+    checkpoints = sorted((tmp_path / "ddp").glob("checkpoint_*"))
     again = pretrain(LEARNABLE, config, storage_path=str(tmp_path), run_name="ddp")
     assert again.history == result.history and again.weights_path == result.weights_path
-    assert again.wall_seconds < 5
+    assert sorted((tmp_path / "ddp").glob("checkpoint_*")) == checkpoints  # nothing trained
 
     with pytest.raises(ValueError, match="already holds a pre-training run of another"):
         pretrain(LEARNABLE, _config(lr=0.01), storage_path=str(tmp_path), run_name="ddp")
 
 
 @pytest.mark.slow
-def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_path):
-    result, killed = _run_with_a_kill(_config(epochs=6, max_failures=1), tmp_path, "killed")
+def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_path,
+                                                               own_processes):
+    result, killed = _run_with_a_kill(_config(epochs=6, max_failures=1), tmp_path, "killed",
+                                      own_processes)
     assert killed, "no RayTrainWorker process was found to kill"
     assert not isinstance(result, Exception), result
     assert [record["epoch"] for record in result.history] == [1, 2, 3, 4, 5, 6]
@@ -110,9 +108,10 @@ def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_p
 
 
 @pytest.mark.slow
-def test_failed_run_resumes_at_the_next_epoch_when_called_again(ray_session, tmp_path):
+def test_failed_run_resumes_at_the_next_epoch_when_called_again(ray_session, tmp_path,
+                                                                own_processes):
     config = _config(epochs=6, max_failures=0)
-    failed, killed = _run_with_a_kill(config, tmp_path, "again")
+    failed, killed = _run_with_a_kill(config, tmp_path, "again", own_processes)
     assert killed and isinstance(failed, Exception)
     resumed = pretrain(GENERATOR, config, storage_path=str(tmp_path), run_name="again")
     epochs = [record["epoch"] for record in resumed.history]
@@ -149,7 +148,7 @@ def test_a_run_in_an_s3_bucket_exports_there_resumes_and_fine_tunes_from_the_uri
     assert storage.is_file(f"{root}/s3run/pretrained/config.json")
 
     state = torch.load(storage.local_copy(result.checkpoint_path, tmp_path) / "state.pt",
-                       weights_only=False)["model"]
+                       weights_only=True)["model"]
     spec = ModelSpec.cpu_micro()
     assert read_exported(result.weights_path).num_classes == 10
     loaded = load_pretrained(f"{root}/s3run/pretrained", spec, num_classes=3)
@@ -158,7 +157,7 @@ def test_a_run_in_an_s3_bucket_exports_there_resumes_and_fine_tunes_from_the_uri
             assert torch.equal(value, state[key]), key
 
     again = pretrain(GENERATOR, config, storage_path=root, run_name="s3run")
-    assert again.history == result.history and again.wall_seconds < 5
+    assert again.history == result.history and again.checkpoint_path == result.checkpoint_path
     with pytest.raises(ValueError, match="already holds a pre-training run of another"):
         pretrain(GENERATOR, _config(epochs=3, num_workers=1), storage_path=root,
                  run_name="s3run")
