@@ -432,8 +432,15 @@ def finetune(
         network = set_drop_path(network, config.drop_path_rate).to(device)
     generator = torch.Generator().manual_seed(config.seed)
     run = _finetune_full if config.mode == "full" else _finetune_linear
-    history, top1 = run(config, network, data, spec.resolved_img_size, device, generator,
-                        on_epoch)
+    # timm's Mixup draws its lambda and its mixup/cutmix switch from np.random: seeded here
+    # (and the caller's state restored), or a mixup run would depend on what ran before it.
+    numpy_state = np.random.get_state()
+    np.random.seed(config.seed % 2**32)  # numpy takes 32-bit seeds
+    try:
+        history, top1 = run(config, network, data, spec.resolved_img_size, device, generator,
+                            on_epoch)
+    finally:
+        np.random.set_state(numpy_state)
     return FinetuneResult(
         top1=top1,
         history=history,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,13 @@ def test_a_non_finite_loss_fails_naming_the_epoch(own_checkpoint):
     with pytest.raises(ValueError, match=r"fine-tuning loss is nan at epoch 1: the run diverged "
                                          r"\(effective lr .*\); no score is reported"):
         finetune(_quick(epochs=2, warmup_epochs=0), weights=str(own_checkpoint), model=MICRO)
+
+
+def test_the_mixup_and_cutmix_branch_trains_and_repeats_for_a_seed():
+    config = _quick(seed=5, epochs=1, warmup_epochs=0, mixup_alpha=0.8, cutmix_alpha=1.0)
+    assert config.uses_mixup
+    first = finetune(config, weights=None, model=MICRO)
+    again = finetune(config, weights=None, model=MICRO)
+    plain = finetune(_quick(seed=5, epochs=1, warmup_epochs=0), weights=None, model=MICRO)
+    assert math.isfinite(first.history[0]["loss"])
+    assert first.history[0]["loss"] == again.history[0]["loss"] != plain.history[0]["loss"]
