@@ -23,7 +23,8 @@ from fdsl_ray.study.search import OPTUNA_DB
 # because a resumed search reopens its sqlite database by the path it was created with.
 LOCAL_COPIES = Path.home() / ".cache" / "fdsl-ray" / "studies"
 # Everything run_study writes to the study directory (fdsl_ray.study.run names them).
-STUDY_FILES = ("spec.json", "state.json", "results.parquet", "results.csv", OPTUNA_DB)
+STUDY_FILES = ("spec.json", "state.json", "results.parquet", "results.csv", "baseline.json",
+               OPTUNA_DB)
 
 
 def local_copy_dir(remote: str) -> Path:

@@ -1,12 +1,14 @@
 """Run, resume or re-read a study, and write its results table.
 
 Study directory layout: spec.json, optuna.db (unless spec.storage names another database),
-results.parquet / results.csv (one row per trial), tune/ (the Tune experiment: one directory
-per trial with its params, progress and trial.json), pretrain/ (the Train runs, named by trial
-id, with checkpoints and exported weights). With `storage_path` (a directory every node
-mounts, e.g. EFS/NFS, or an object-store URI such as s3://bucket/studies/NAME) tune/ and
-pretrain/ go there instead, and the rest stays in the study directory; under a URI the study
-directory is a local copy that fdsl_ray.study.mirror keeps in step with the same URI.
+results.parquet / results.csv (one row per trial: REPLICATE_COLUMNS describes the replicate
+and baseline fields), baseline.json (the scratch baseline, fdsl_ray.study.baseline), tune/
+(the Tune experiment: one directory per trial with its params, progress and trial.json),
+pretrain/ (the Train runs, named by trial id, with checkpoints and exported weights). With
+`storage_path` (a directory every node mounts, e.g. EFS/NFS, or an object-store URI such as
+s3://bucket/studies/NAME) tune/ and pretrain/ go there instead, and the rest stays in the
+study directory; under a URI the study directory is a local copy that fdsl_ray.study.mirror
+keeps in step with the same URI.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from ray import tune
 
 from fdsl_ray import storage
 from fdsl_ray.data.stream import node_label
+from fdsl_ray.study.baseline import (
+    read_baseline,
+    start_baseline,
+    with_comparisons,
+    write_baseline,
+)
 from fdsl_ray.study.cleanup import PlacementGroupReaper
 from fdsl_ray.study.console import StudyConsole, error_line
 from fdsl_ray.study.mirror import StudyMirror, pull_study, push_study
@@ -39,6 +47,16 @@ _FIXED_COLUMNS = ["trial_id", "status", "error"]
 _METRIC_COLUMNS = ["top1", "pretrain_loss", "pretrain_epochs", "wall_seconds",
                    "pretrain_compute_seconds", "finetune_compute_seconds", "overhead_seconds",
                    "overhead_fraction"]
+# Per trial, beside top1 (the mean of its replicates, the searched objective): the sample std
+# and count of its replicates, the linear probe's mean and std, the scratch baseline's means
+# and the gains over them, Welch verdicts ("best", "above", "below", "indistinguishable",
+# "untested") with their p-values against the best configuration and against scratch, and
+# `replicates`, a JSON list of {pretrain_seed, finetune_seed, top1, probe_top1}.
+REPLICATE_COLUMNS = ["top1_std", "n", "probe_top1", "probe_top1_std", "scratch_top1",
+                     "gain_over_scratch", "scratch_probe_top1", "probe_gain_over_scratch",
+                     "vs_best", "p_vs_best", "vs_scratch", "p_vs_scratch", "probe_vs_scratch",
+                     "p_probe_vs_scratch", "replicates"]
+_VERDICT_COLUMNS = ("vs_best", "vs_scratch", "probe_vs_scratch")
 _TRIAL_ID = re.compile(r"_([0-9a-f]{5}_\d{5})(?:_|$)")
 
 
@@ -46,7 +64,8 @@ def results_columns(spec: StudySpec) -> list[str]:
     """The results table's columns, in order (fdsl report reads them)."""
     params = [f"param.{name}" for name in spec.space]
     second = [spec.second_objective] if spec.second_objective else []
-    return [*_FIXED_COLUMNS, *params, "top1", *second, *_METRIC_COLUMNS[1:], "trial_dir"]
+    return [*_FIXED_COLUMNS, *params, "top1", *REPLICATE_COLUMNS, *second, *_METRIC_COLUMNS[1:],
+            "trial_dir"]
 
 
 def _connect(address: str | None) -> None:
@@ -62,9 +81,11 @@ def _trial_id(metrics: dict[str, Any], path: str) -> str:
     return found.group(1) if found else Path(path).name
 
 
-def results_table(spec: StudySpec, results: tune.ResultGrid, root: str) -> pd.DataFrame:
+def results_table(spec: StudySpec, results: tune.ResultGrid, root: str,
+                  baseline: dict[str, Any] | None = None) -> pd.DataFrame:
     """One row per trial; a trial ASHA stopped early has no top1 (NaN) and no error. `root` is
-    the study's storage root, which trial_dir is written like (a URI under a URI)."""
+    the study's storage root, which trial_dir is written like (a URI under a URI); without
+    `baseline` the scratch columns stay empty."""
     rows = []
     for result in results:
         metrics = dict(result.metrics or {})
@@ -77,6 +98,11 @@ def results_table(spec: StudySpec, results: tune.ResultGrid, root: str) -> pd.Da
         for name in spec.space:
             row[f"param.{name}"] = config.get(name)
         row["top1"] = metrics.get("top1", float("nan"))
+        for column in REPLICATE_COLUMNS:
+            default = "" if column in _VERDICT_COLUMNS else float("nan")
+            row[column] = metrics.get(column, default)
+        row["n"] = metrics.get("n", 0)
+        row["replicates"] = metrics.get("replicates", "[]")
         if spec.second_objective:
             row[spec.second_objective] = metrics.get(spec.second_objective, float("nan"))
         row["pretrain_loss"] = metrics.get("pretrain_loss", metrics.get("loss", float("nan")))
@@ -86,7 +112,7 @@ def results_table(spec: StudySpec, results: tune.ResultGrid, root: str) -> pd.Da
         row["trial_dir"] = storage.as_location(result.path, like=root)
         rows.append(row)
     table = pd.DataFrame(rows, columns=results_columns(spec))
-    return table.sort_values("trial_id", ignore_index=True)
+    return with_comparisons(spec, table.sort_values("trial_id", ignore_index=True), baseline)
 
 
 def write_results(table: pd.DataFrame, study_dir: Path) -> None:
@@ -105,7 +131,9 @@ def read_results(study_dir: str | Path) -> pd.DataFrame:
 def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None:
     shown = [column for column in results_columns(spec)
              if column.startswith("param.") or column in (
-                 "trial_id", "status", "top1", spec.second_objective, "pretrain_loss",
+                 "trial_id", "status", "top1", "top1_std", "n", "probe_top1",
+                 "gain_over_scratch", "vs_best", "vs_scratch", spec.second_objective,
+                 "pretrain_loss",
                  "wall_seconds", "overhead_fraction")]
     with pd.option_context("display.max_columns", None, "display.width", 160,
                            "display.float_format", "{:.4g}".format):
@@ -252,10 +280,18 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
         )
     print(f"study {spec.name}: {spec.num_samples} trials, up to {concurrency} at once, "
           f"each holding {spec.trial_resources()}")
+    baseline = read_baseline(study_dir, spec)
+    pending = None if baseline else start_baseline(spec)
     results = tuner.fit()
-    table = results_table(spec, results, root)
+    if pending is not None:
+        try:
+            baseline = ray.get(pending)
+            write_baseline(study_dir, baseline)
+        except (ray.exceptions.RayError, ValueError) as error:
+            print(f"scratch baseline failed (the study stays unfinished): {_error_line(error)}")
+    table = results_table(spec, results, root, baseline)
     write_results(table, study_dir)
-    finished = len(table) >= spec.num_samples and not any(
+    finished = baseline is not None and len(table) >= spec.num_samples and not any(
         result.metrics is None or (not result.error and "top1" not in result.metrics
                                    and not spec.asha)
         for result in results)

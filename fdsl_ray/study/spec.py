@@ -24,6 +24,8 @@ from fdsl_ray.train.schedule import epochs_for_iterations
 
 SAMPLERS = ("tpe", "grid", "nsga2")
 SECOND_OBJECTIVES = ("synthetic_images", "compute_seconds")
+SEED_KINDS = ("finetune", "pretrain")
+MAX_SEEDS = 100
 OBJECTIVE = "top1"
 OBJECTIVE_MODE = "max"
 SECOND_OBJECTIVE_MODE = "min"
@@ -56,6 +58,12 @@ class StudySpec:
     `pretrain_iterations` fixes it in optimisation steps, the references' own unit (1p-frac:
     80,000 epochs x 3 steps = 240,000). `recipe` names the base of `pretrain` and `finetune`
     (fdsl_ray.train.recipes: "cpu", "1p-frac", ...): their keys change the recipe's values.
+
+    `seeds` gives each configuration replicates: {"finetune": [0, 1, 2]} fine-tunes (and
+    probes) every pre-trained model with those seeds, {"pretrain": [0, 1]} pre-trains it once
+    per seed; a count k stands for seeds 0..k-1, and a missing kind keeps the recipe's one seed.
+    One Tune (and Optuna) trial runs every replicate of its configuration and reports their
+    mean as `top1`; the study's scratch baseline uses the same fine-tuning seeds.
     """
 
     name: str
@@ -78,9 +86,10 @@ class StudySpec:
     pretrain_images: int | None = None
     pretrain_iterations: int | None = None
     recipe: str = "cpu"
+    seeds: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for key in ("generator", "space", "points_to_evaluate", "pretrain", "finetune"):
+        for key in ("generator", "space", "points_to_evaluate", "pretrain", "finetune", "seeds"):
             # The spec is what spec.json holds: JSON values only (tuples become lists).
             try:
                 object.__setattr__(self, key, json.loads(json.dumps(getattr(self, key))))
@@ -110,6 +119,7 @@ class StudySpec:
             raise ValueError(f"data_store={self.data_store!r} must be a directory path or URI")
         get_recipe(self.recipe)
         self.finetune_config()
+        self._check_seeds()
         PretrainConfig.from_dict({**get_recipe(self.recipe).pretrain, **self.pretrain})
         if (self.data_store is not None and PretrainConfig.from_dict(
                 {**get_recipe(self.recipe).pretrain, **self.pretrain}).transform == "timm"):
@@ -130,6 +140,9 @@ class StudySpec:
             raise ValueError(f"num_samples={self.num_samples} is out of range: the grid has "
                              f"{spaces.grid_size(self.space)} points")
         self._check_points()
+        if self.asha and len(self.pretrain_seeds()) > 1:
+            raise ValueError(f"asha=True with seeds.pretrain={self.seeds['pretrain']}: ASHA "
+                             "ranks one pre-training's epochs; give one pre-training seed")
         if self.asha:
             epochs = min(self.pretrain_config(params).epochs for params in self.corner_params())
             check_int("asha_grace_period", self.asha_grace_period, 1, epochs)
@@ -191,6 +204,16 @@ class StudySpec:
 
     def finetune_config(self) -> FinetuneConfig:
         return get_recipe(self.recipe).finetune_config(**self.finetune)
+
+    def finetune_seeds(self) -> list[int]:
+        """The fine-tuning seeds of every configuration (and of the scratch baseline)."""
+        return list(self.seeds.get("finetune", [self.finetune_config().seed]))
+
+    def pretrain_seeds(self) -> list[int]:
+        """The pre-training seeds of every configuration: one pre-training run each."""
+        default = {**get_recipe(self.recipe).pretrain, **self.pretrain}.get(
+            "seed", PretrainConfig.seed)
+        return list(self.seeds.get("pretrain", [default]))
 
     def pretrain_values(self, key: str, default: Any) -> list[Any]:
         """The values a pre-training key can take in this study (its bounds when searched)."""
@@ -257,6 +280,32 @@ class StudySpec:
         return max(1, min(wanted, fits, self.num_samples))
 
     # --- checks ------------------------------------------------------------------------------
+
+    def _check_seeds(self) -> None:
+        """Normalise `seeds` to {kind: [distinct seeds]}: a count k becomes 0..k-1."""
+        if not isinstance(self.seeds, dict):
+            raise ValueError(f"seeds={self.seeds!r} must be a dict such as "
+                             "{'finetune': [0, 1, 2], 'pretrain': [0]}")
+        unknown = sorted(set(self.seeds) - set(SEED_KINDS))
+        if unknown:
+            raise ValueError(f"seeds: unknown kind(s) {', '.join(unknown)}: allowed are "
+                             f"{', '.join(SEED_KINDS)}")
+        high = {"finetune": 2**63 - 1, "pretrain": 2**31 - 1}
+        normal = {}
+        for kind, value in self.seeds.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                check_int(f"seeds.{kind}", value, 1, MAX_SEEDS)
+                value = list(range(value))
+            if not isinstance(value, list) or not 1 <= len(value) <= MAX_SEEDS:
+                raise ValueError(f"seeds.{kind}={value!r} must be a count in [1, {MAX_SEEDS}] "
+                                 f"or a list of 1 to {MAX_SEEDS} seeds")
+            for seed in value:
+                check_int(f"seeds.{kind} entry", seed, 0, high[kind])
+            if len(set(value)) != len(value):
+                raise ValueError(f"seeds.{kind}={value} repeats a seed: a replicate must differ")
+            normal[kind] = value
+        object.__setattr__(self, "seeds", {kind: normal[kind] for kind in SEED_KINDS
+                                           if kind in normal})
 
     def _check_generator(self) -> None:
         if not isinstance(self.generator, dict) or "name" not in self.generator:

@@ -18,12 +18,16 @@ import torch
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from fdsl_ray import storage
+from fdsl_ray.study.baseline import score_protocols
 from fdsl_ray.study.spec import StudySpec
-from fdsl_ray.train import pretrain
-from fdsl_ray.train.finetune import _device, finetune
+from fdsl_ray.study.stats import summary
+from fdsl_ray.train import PretrainConfig, pretrain
+from fdsl_ray.train.finetune import _device
 from fdsl_ray.train.pretrain import run_environment
 
 TRIAL_RECORD = "trial.json"
+# What the results table's `replicates` column holds for each replicate (JSON list).
+REPLICATE_FIELDS = ("pretrain_seed", "finetune_seed", "top1", "probe_top1")
 EXPERIMENT = "tune"  # the Tune experiment's directory under the study root
 
 
@@ -31,8 +35,19 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
     storage.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _finished_replicates(path: str) -> dict[tuple[int, int], dict[str, Any]]:
+    """Replicates an earlier attempt of this trial finished: a resumed study keeps them."""
+    if not storage.is_file(path):
+        return {}
+    record = json.loads(storage.read_text(path))
+    return {(item["pretrain_seed"], item["finetune_seed"]): item
+            for item in record.get("replicates", [])}
+
+
 def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) -> None:
-    """The Tune trainable (bind `spec` and `study_root` with tune.with_parameters)."""
+    """The Tune trainable (bind `spec` and `study_root` with tune.with_parameters). Runs every
+    replicate of the configuration (pre-training seeds x fine-tuning seeds) and reports their
+    mean; a rerun keeps the replicates an earlier attempt recorded in trial.json."""
     started = time.perf_counter()
     study = StudySpec.from_dict(spec)
     context = ray.tune.get_context()
@@ -40,56 +55,83 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
     # The trial's directory in storage (Tune's local staging copy is not synced to an object
     # store): same name, under the experiment.
     trial_dir = storage.join(study_root, EXPERIMENT, Path(context.get_trial_dir()).name)
+    record_path = storage.join(trial_dir, TRIAL_RECORD)
+    finished = _finished_replicates(record_path)
     generator = study.generator_config(params)
     pretrain_config = study.pretrain_config(params)
     finetune_config = study.finetune_config()
+    pretrain_seeds, finetune_seeds = study.pretrain_seeds(), study.finetune_seeds()
     record: dict[str, Any] = {
         "trial_id": trial_id,
         "params": params,
         "generator": generator,
         "pretrain": pretrain_config.to_dict(),
         "finetune": finetune_config.to_dict(),
+        "seeds": {"pretrain": pretrain_seeds, "finetune": finetune_seeds},
     }
-    _write_json(storage.join(trial_dir, TRIAL_RECORD), record)
-
-    pretrained = pretrain(
-        generator,
-        pretrain_config,
-        storage_path=f"{study_root}/pretrain",
-        run_name=trial_id,
-        callbacks=[TuneReportCallback()],
-        store_root=study.data_store,
-    )
+    _write_json(record_path, {**record, "replicates": list(finished.values())})
     # The trial actor's CPUs run fine-tuning; Ray pins its torch to OMP_NUM_THREADS.
     torch.set_num_threads(max(1, math.floor(study.trial_cpus)))
-    scored = finetune(finetune_config, weights=str(pretrained.weights_path))
+
+    runs, replicates, finetune_now = [], [], 0.0
+    for pretrain_seed in pretrain_seeds:
+        pretrained = pretrain(
+            generator,
+            PretrainConfig.from_dict({**pretrain_config.to_dict(), "seed": pretrain_seed}),
+            storage_path=f"{study_root}/pretrain",
+            run_name=trial_id if len(pretrain_seeds) == 1 else f"{trial_id}_seed{pretrain_seed}",
+            callbacks=[TuneReportCallback()],
+            store_root=study.data_store,
+        )
+        runs.append(pretrained)
+        for seed in finetune_seeds:
+            replicate = finished.get((pretrain_seed, seed))
+            if replicate is None:
+                replicate = {"pretrain_seed": pretrain_seed, "finetune_seed": seed,
+                             **score_protocols(finetune_config, seed,
+                                                 weights=str(pretrained.weights_path))}
+                finetune_now += replicate["compute_seconds"]
+            replicates.append(replicate)
+            _write_json(record_path, {**record, "replicates": replicates})
 
     wall = time.perf_counter() - started
-    # A rerun trial (a resumed study) may find its pre-training finished: the recorded compute
-    # was spent before this attempt, so this attempt's overhead counts only what it ran.
-    compute_now = min(pretrained.compute_seconds, pretrained.wall_seconds) + scored.compute_seconds
-    compute = pretrained.compute_seconds + scored.compute_seconds
-    last = pretrained.history[-1] if pretrained.history else {}
+    # A rerun trial (a resumed study) may find its pre-training or replicates finished: the
+    # recorded compute was spent before this attempt, so its overhead counts only what it ran.
+    compute_now = sum(min(run.compute_seconds, run.wall_seconds) for run in runs) + finetune_now
+    pretrain_compute = sum(run.compute_seconds for run in runs)
+    finetune_compute = sum(item["compute_seconds"] for item in replicates)
+    first = runs[0]
+    last = first.history[-1] if first.history else {}
+    scores = {}
+    for name in ("top1", "probe_top1"):
+        mean, std, n = summary([item[name] for item in replicates])
+        scores.update({name: mean, f"{name}_std": std})
     metrics = {
-        "top1": scored.top1,
+        **scores,
+        "n": n,
+        "replicates": json.dumps([{key: item[key] for key in REPLICATE_FIELDS}
+                                  for item in replicates]),
         "synthetic_images": study.synthetic_images(params),
-        "compute_seconds": compute,
-        "pretrain_loss": last.get("loss", float("nan")),
-        "pretrain_epochs": len(pretrained.history),
-        "epoch": last.get("epoch", len(pretrained.history)),
+        "compute_seconds": pretrain_compute + finetune_compute,
+        "pretrain_loss": summary([run.history[-1]["loss"] for run in runs if run.history])[0],
+        "pretrain_epochs": len(first.history),
+        "epoch": last.get("epoch", len(first.history)),
         "wall_seconds": wall,
-        "pretrain_compute_seconds": pretrained.compute_seconds,
-        "finetune_compute_seconds": scored.compute_seconds,
+        "pretrain_compute_seconds": pretrain_compute,
+        "finetune_compute_seconds": finetune_compute,
         "overhead_seconds": wall - compute_now,
         "overhead_fraction": (wall - compute_now) / wall if wall > 0 else 0.0,
-        "weights_path": str(pretrained.weights_path),
-        "checkpoint_path": str(pretrained.checkpoint_path or ""),
+        "weights_path": str(first.weights_path),
+        "checkpoint_path": str(first.checkpoint_path or ""),
     }
     # Where the bits came from: pre-training's workers (one entry per attempt) and this process.
-    environment = {"pretrain": pretrained.environments,
+    environment = {"pretrain": [env for run in runs for env in run.environments],
                    "finetune": run_environment(_device(finetune_config))}
-    _write_json(storage.join(trial_dir, TRIAL_RECORD), {**record, "metrics": metrics,
-                                           "history": pretrained.history,
-                                           "finetune_history": scored.history,
-                                           "environment": environment})
+    _write_json(record_path, {**record, "metrics": metrics, "replicates": replicates,
+                              "history": first.history,
+                              "pretrain_runs": [
+                                  {"seed": seed, "weights_path": str(run.weights_path),
+                                   "history": run.history}
+                                  for seed, run in zip(pretrain_seeds, runs, strict=True)],
+                              "environment": environment})
     ray.tune.report(metrics)

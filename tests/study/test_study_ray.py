@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import time
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import optuna
 import pytest
 from ray import tune
 
-from fdsl_ray.study.run import SPEC_FILE, results_columns, run_study
+from fdsl_ray.study.baseline import BASELINE_FILE
+from fdsl_ray.study.run import REPLICATE_COLUMNS, SPEC_FILE, results_columns, run_study
 from fdsl_ray.study.search import OPTUNA_DB
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.trial import TRIAL_RECORD
@@ -48,12 +50,13 @@ def wait_for_free_resources(ray, timeout: float = 60.0) -> tuple[float, list[str
 
 @pytest.mark.slow
 def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
-    spec = tiny_spec("smoke")
+    spec = tiny_spec("smoke", seeds={"finetune": 2})
     table = run_study(spec, study_dir=tmp_path, verbose=0)
 
     assert list(table.columns) == results_columns(spec)
     assert list(table.columns) == [
-        "trial_id", "status", "error", "param.delta", "top1", "pretrain_loss",
+        "trial_id", "status", "error", "param.delta", "top1", *REPLICATE_COLUMNS,
+        "pretrain_loss",
         "pretrain_epochs", "wall_seconds", "pretrain_compute_seconds",
         "finetune_compute_seconds", "overhead_seconds", "overhead_fraction", "trial_dir"]
     assert len(table) == 2 and table["trial_id"].is_unique
@@ -73,6 +76,24 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
         assert record["metrics"]["top1"] == row["top1"]
         assert Path(record["metrics"]["weights_path"]).is_file()
         assert len(record["history"]) == PRETRAIN["epochs"]
+        # Two fine-tuning seeds of one pre-training: the row holds both and their statistics.
+        replicates = json.loads(row["replicates"])
+        assert [item["finetune_seed"] for item in replicates] == [0, 1] and row["n"] == 2
+        values = [item["top1"] for item in replicates]
+        assert row["top1"] == pytest.approx(statistics.mean(values))
+        assert row["top1_std"] == pytest.approx(statistics.stdev(values))
+        assert row["probe_top1"] == pytest.approx(
+            statistics.mean(item["probe_top1"] for item in replicates))
+        assert [item["top1"] for item in record["replicates"]] == values
+    baseline = json.loads((tmp_path / BASELINE_FILE).read_text())
+    scratch = baseline["scores"]["cpu_micro"]
+    assert [item["finetune_seed"] for item in scratch["replicates"]] == [0, 1]
+    assert (table["scratch_top1"] == scratch["top1"]).all()
+    assert (table["gain_over_scratch"] == table["top1"] - scratch["top1"]).all()
+    assert (table["probe_gain_over_scratch"]
+            == table["probe_top1"] - scratch["probe_top1"]).all()
+    assert sorted(table["vs_best"])[0] == "best" and (table["vs_best"] == "best").sum() == 1
+    assert set(table["vs_scratch"]) <= {"above", "below", "indistinguishable", "untested"}
 
     saved = (tmp_path / "results.parquet", tmp_path / "results.csv", tmp_path / SPEC_FILE)
     assert all(path.is_file() for path in saved)
