@@ -8,17 +8,30 @@ Meant for a GPU cluster (cluster.yaml):
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
         python studies/delta_sweep.py --address auto --storage /mnt/fdsl/runs
+
+--cpu runs the sweep at the quickstart's scale on a 2-core machine, Delta in {0.0, 0.01, 0.05,
+0.1, 0.2, 0.4} with 3 fine-tuning seeds each and the scratch baseline: a shape to compare
+with the 1p-frac README's CIFAR-100 curve (19.9 / 83.0 / 84.2 / 83.4 at 0.01 / 0.05 / 0.1 /
+0.2), not its level.
 """
 
 from __future__ import annotations
 
-from fdsl_ray.study.script import study_main
+from fdsl_ray.study.script import (
+    CPU_FINETUNE,
+    CPU_GENERATOR,
+    CPU_PRETRAIN,
+    CPU_SEEDS,
+    CPU_TRIAL_CPUS,
+    study_main,
+)
 from fdsl_ray.study.spec import StudySpec
 
 DELTAS = [0.01, 0.05, 0.1, 0.2, 0.4]
+CPU_DELTAS = [0.0, *DELTAS]
 
 
-def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
+def build_spec(smoke: bool, num_samples: int | None, cpu: bool = False) -> StudySpec:
     if smoke:
         return StudySpec(
             name="delta-sweep-smoke",
@@ -31,6 +44,18 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
                       "warmup_epochs": 0},
             finetune={"dataset": "digits", "epochs": 2, "warmup_epochs": 0, "shots": 2,
                       "batch_size": 8},
+        )
+    if cpu:
+        return StudySpec(
+            name="delta-sweep-cpu",
+            generator=CPU_GENERATOR,
+            space={"delta": {"type": "categorical", "choices": CPU_DELTAS}},
+            sampler="grid",
+            num_samples=num_samples or len(CPU_DELTAS),
+            pretrain=CPU_PRETRAIN,
+            finetune=CPU_FINETUNE,
+            trial_cpus=CPU_TRIAL_CPUS,
+            seeds=CPU_SEEDS,
         )
     return StudySpec(
         name="delta-sweep",

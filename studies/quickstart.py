@@ -2,16 +2,23 @@
 
 A local Ray on CPU runs a grid over Delta (the 1p-frac paper's finding: Delta = 0.01 makes the
 categories too alike to learn from, Delta near 0.1 works), pre-trains a small ViT per trial and
-fine-tunes it on digits with 10 images per class (3 trials, about 20 minutes on 2 cores). The
-1p-frac images are drawn at 32 px in point mode, not area-resized from 512 px patches (see
-build_spec):
+fine-tunes it on digits with 10 images per class with 3 seeds, beside a random-init baseline
+with the same seeds (3 trials). The 1p-frac images are drawn at 32 px in point mode, not
+area-resized from 512 px patches (see build_spec):
 
     python studies/quickstart.py            # then: fdsl report runs/quickstart
 """
 
 from __future__ import annotations
 
-from fdsl_ray.study.script import study_main
+from fdsl_ray.study.script import (
+    CPU_FINETUNE,
+    CPU_GENERATOR,
+    CPU_PRETRAIN,
+    CPU_SEEDS,
+    CPU_TRIAL_CPUS,
+    study_main,
+)
 from fdsl_ray.study.spec import StudySpec
 
 DELTAS = [0.01, 0.05, 0.1]
@@ -29,6 +36,7 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
             pretrain={"model": "cpu_micro", "epochs": 2, "batch_size": 8, "lr": 0.05,
                       "warmup_epochs": 0},
             finetune={"epochs": 2, "warmup_epochs": 0, "shots": 2, "batch_size": 8},
+            seeds={"finetune": 2},
         )
     # The recipe of benchmarks/transfer.py (flips without crops), with 30 pre-training epochs
     # instead of 40 so that the study fits in 15 minutes on 2 cores. One deviation from the
@@ -39,16 +47,14 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
     # Quickstart and Transfer, give the figures for both).
     return StudySpec(
         name="quickstart",
-        generator={"name": "onepfrac", "image_size": 32, "render_size": 32,
-                   "n_points": 20_000, "num_categories": 100, "images_per_category": 10,
-                   "patch": False},
+        generator=CPU_GENERATOR,
         space={"delta": {"type": "categorical", "choices": DELTAS}},
         sampler="grid",
         num_samples=num_samples or len(DELTAS),
-        pretrain={"model": "cpu_small", "epochs": 30, "batch_size": 64, "warmup_epochs": 3,
-                  "crop_scale": [1.0, 1.0], "cpus_per_worker": 2.0},
-        finetune={"dataset": "digits", "shots": 10},
-        trial_cpus=2.0,
+        pretrain=CPU_PRETRAIN,
+        finetune=CPU_FINETUNE,
+        trial_cpus=CPU_TRIAL_CPUS,
+        seeds=CPU_SEEDS,
     )
 
 

@@ -6,18 +6,32 @@ the 1p-frac reference recipe for the reference's 240,000 iterations (80,000 epoc
 of 256 over its 1,000 images), on the same fixed images every epoch (`pretrain_iterations`
 turns that into epochs over each size; a set smaller than a batch trains on whole-set
 batches). For a GPU cluster; --smoke runs a tiny version on a laptop.
+
+--cpu runs it at the quickstart's scale on a 2-core machine: images per category {1, 10,
+100} x categories {10, 100} at equal steps (CPU_ITERATIONS), 3 fine-tuning seeds each and the
+scratch baseline, against the paper's claim that fewer images can pre-train as well or better.
 """
 
 from __future__ import annotations
 
-from fdsl_ray.study.script import study_main
+from fdsl_ray.study.script import (
+    CPU_FINETUNE,
+    CPU_GENERATOR,
+    CPU_PRETRAIN,
+    CPU_SEEDS,
+    CPU_TRIAL_CPUS,
+    study_main,
+)
 from fdsl_ray.study.spec import StudySpec
 
 SIZES = [1, 10, 100, 1000]
 REFERENCE_ITERATIONS = 80_000 * 3  # 1p-frac train/pre-train.sh:22, 1,000 images // 256
+CPU_CATEGORIES = [10, 100]
+CPU_IMAGES = [1, 10, 100]
+CPU_ITERATIONS = 450  # the quickstart's 30 epochs of 1,000 images in batches of 64
 
 
-def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
+def build_spec(smoke: bool, num_samples: int | None, cpu: bool = False) -> StudySpec:
     if smoke:
         return StudySpec(
             name="scaling-backwards-smoke",
@@ -31,6 +45,22 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
             pretrain={"model": "cpu_micro", "batch_size": 8, "lr": 0.05, "warmup_epochs": 0},
             finetune={"dataset": "digits", "epochs": 2, "warmup_epochs": 0, "shots": 2,
                       "batch_size": 8},
+        )
+    if cpu:
+        pretrain = {key: value for key, value in CPU_PRETRAIN.items() if key != "epochs"}
+        return StudySpec(
+            name="scaling-backwards-cpu",
+            generator={**CPU_GENERATOR, "delta": 0.1},
+            space={"num_categories": {"type": "categorical", "choices": CPU_CATEGORIES},
+                   "images_per_category": {"type": "categorical", "choices": CPU_IMAGES}},
+            sampler="grid",
+            num_samples=num_samples or len(CPU_CATEGORIES) * len(CPU_IMAGES),
+            second_objective="synthetic_images",
+            pretrain_iterations=CPU_ITERATIONS,
+            pretrain=pretrain,
+            finetune=CPU_FINETUNE,
+            trial_cpus=CPU_TRIAL_CPUS,
+            seeds=CPU_SEEDS,
         )
     return StudySpec(
         name="scaling-backwards",

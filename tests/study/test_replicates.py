@@ -166,7 +166,8 @@ def test_report_gives_mean_std_and_quotable_verdicts(tmp_path):
     assert "- Best: delta=0.2." in report
     assert "- Not distinguishable from the best: delta=0.1 (p = 0.856)." in report
     assert "- Below the best: delta=0.01 (p = " in report
-    assert "- Fine-tuning above scratch: delta=0.1 (+20.33 points, p = 0.000123); delta=0.2 (+20.67" in report
+    assert ("- Fine-tuning above scratch: delta=0.1 (+20.33 points, p = 0.000123); "
+            "delta=0.2 (+20.67") in report
     assert "- Fine-tuning below scratch: delta=0.01 (-9.00 points, p = " in report
     assert "delta=0.2 (-9.33 points, p = 0.0137)." in report
     assert "| delta=0.2 | 50.67 +- 2.517 (n = 3) |" in report

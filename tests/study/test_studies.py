@@ -9,7 +9,7 @@ import pytest
 
 from fdsl_ray.formulas import generator_settings
 from fdsl_ray.study.mirror import LOCAL_COPIES
-from fdsl_ray.study.script import study_paths
+from fdsl_ray.study.script import make_spec, parse_args, study_paths
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SCRIPTS = ["quickstart", "delta_sweep", "scaling_backwards", "joint_search"]
@@ -29,6 +29,43 @@ def test_every_study_spec_is_valid(name, smoke):
         assert spec.trial_resources()["GPU"] == 1.0
     if smoke:
         assert spec.trial_resources() == {"CPU": 4.0, "GPU": 0.0}  # fits the test Ray
+
+
+@pytest.mark.parametrize("name", ["delta_sweep", "scaling_backwards"])
+def test_cpu_scale_specs_run_on_a_cpu_with_replicates(name):
+    spec = load(name)["build_spec"](False, None, cpu=True)
+    assert spec.name.endswith("-cpu") and spec.trial_resources()["GPU"] == 0.0
+    assert spec.finetune_seeds() == [0, 1, 2]
+    assert spec.finetune_config().dataset == "digits"
+
+
+def test_cpu_delta_sweep_and_scaling_grids():
+    sweep = load("delta_sweep")["build_spec"](False, None, cpu=True)
+    assert sweep.space["delta"]["choices"] == [0.0, 0.01, 0.05, 0.1, 0.2, 0.4]
+    assert sweep.num_samples == 6
+    scaling = load("scaling_backwards")["build_spec"](False, None, cpu=True)
+    assert scaling.space["num_categories"]["choices"] == [10, 100]
+    assert scaling.space["images_per_category"]["choices"] == [1, 10, 100]
+    assert scaling.num_samples == 6 and scaling.pretrain_iterations is not None
+
+
+def test_seed_and_scale_flags(capsys):
+    module = load("quickstart")
+    build = module["build_spec"]
+    assert make_spec(build, parse_args("q", [])).finetune_seeds() == [0, 1, 2]
+    spec = make_spec(build, parse_args("q", ["--seeds", "5", "--pretrain-seeds", "2"]))
+    assert spec.seeds == {"finetune": [0, 1, 2, 3, 4], "pretrain": [0, 1]}
+    with pytest.raises(ValueError, match="--cpu: this study has no CPU-scale version"):
+        make_spec(build, parse_args("q", ["--cpu"]))
+    sweep = load("delta_sweep")["build_spec"]
+    with pytest.raises(ValueError, match="--cpu and --smoke are two scales"):
+        make_spec(sweep, parse_args("d", ["--cpu", "--smoke"]))
+    assert make_spec(sweep, parse_args("d", ["--cpu"])).name == "delta-sweep-cpu"
+    main = module["study_main"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(build, "quickstart", ["--smoke", "--seeds", "0"])
+    assert exit_info.value.code == 2
+    assert "--seeds=0 is out of range: must be in [1, 100]" in capsys.readouterr().err
 
 
 def test_joint_search_chooses_among_every_generator_family():
@@ -78,6 +115,7 @@ def test_quickstart_smoke_runs_and_reruns_from_its_results(ray_session, tmp_path
     argv = ["--smoke", "--storage", str(tmp_path)]
     table = module["study_main"](module["build_spec"], "quickstart", argv)
     assert len(table) == 2 and table["top1"].notna().all()
+    assert (table["n"] == 2).all() and table["scratch_top1"].notna().all()
     out = capsys.readouterr().out
     assert f"report: fdsl report {tmp_path / 'quickstart-smoke'}" in out
     assert "http://127.0.0.1:8265" in out and "optuna-dashboard sqlite:///" in out

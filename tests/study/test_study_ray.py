@@ -173,6 +173,46 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
     assert again.equals(resumed)  # equal wall_seconds too: no trial ran again
 
 
+class InterruptInSecondPretraining(tune.Stopper):
+    """Ctrl+C once the trial reports an epoch of its second pre-training seed, after the first
+    seed's fine-tuning replicates are recorded."""
+
+    def __init__(self, flag: Path, epochs: int) -> None:
+        self.flag, self.epochs = flag, epochs
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if result.get("training_iteration", 0) > self.epochs and not self.flag.exists():
+            self.flag.touch()
+            os.kill(os.getpid(), signal.SIGINT)
+        return False
+
+    def stop_all(self) -> bool:
+        return False
+
+
+@pytest.mark.slow
+def test_an_interrupted_trial_resumes_keeping_its_finished_replicates(ray_session, tmp_path):
+    spec = tiny_spec("replicates", num_samples=1, seeds={"pretrain": 2, "finetune": 2},
+                     space={"delta": {"type": "categorical", "choices": [0.1]}})
+    study = tmp_path / "study"
+    stopper = InterruptInSecondPretraining(tmp_path / "interrupt", PRETRAIN["epochs"])
+    first = run_study(spec, study_dir=study, stop=stopper, verbose=0)
+    assert first["top1"].isna().all()
+    record_path = next((study / "tune").glob("*/" + TRIAL_RECORD))
+    kept = json.loads(record_path.read_text())["replicates"]
+    assert [(item["pretrain_seed"], item["finetune_seed"]) for item in kept] == [(0, 0), (0, 1)]
+    baseline = (study / BASELINE_FILE).read_text()
+
+    resumed = run_study(spec, study_dir=study, resume=True, verbose=0)
+    record = json.loads(record_path.read_text())
+    assert record["replicates"][:2] == kept  # the same records: not fine-tuned again
+    assert [(item["pretrain_seed"], item["finetune_seed"]) for item in record["replicates"]] \
+        == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert resumed["n"].iloc[0] == 4 and resumed["top1"].notna().all()
+    assert [run["seed"] for run in record["pretrain_runs"]] == [0, 1]
+    assert (study / BASELINE_FILE).read_text() == baseline  # cached, not recomputed
+
+
 @pytest.mark.slow
 def test_no_placement_group_or_cpu_stays_reserved_after_early_stops(ray_session, tmp_path):
     # Stopping every trial after its first pre-training epoch exercises the path ASHA takes
