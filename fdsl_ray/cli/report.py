@@ -12,9 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help=HELP,
         description="Read a study directory (spec.json, results.parquet, optuna.db) and write "
-        "report.md with PNG plots: the objective against each searched parameter, the Pareto "
-        "front for two objectives, Optuna parameter importances, the best configuration, all "
-        "trials, failed trials and the Ray overhead.",
+        "report.md with PNG plots: the best configuration, mean +- std per configuration with "
+        "Welch verdicts against the best and the scratch baseline (baseline.json), the "
+        "objective against each searched parameter, the Pareto front for two objectives, "
+        "Optuna parameter importances, all trials, failed trials and the Ray overhead.",
     )
     parser.add_argument("study_dir", metavar="STUDY_DIR",
                         help="the study's directory, or its URI (s3://...) when the study ran "
