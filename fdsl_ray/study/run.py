@@ -175,6 +175,7 @@ def _plain(value: Any) -> Any:
 
 def _check_same_spec(spec: StudySpec, study_dir: Path) -> None:
     saved = json.loads((study_dir / SPEC_FILE).read_text())
+    saved.setdefault("seeds", {})  # a spec.json from before replicates: one seed of each
     current = json.loads(json.dumps(spec.to_dict()))
     differ = sorted(key for key in set(saved) | set(current)
                     if saved.get(key) != current.get(key))
