@@ -39,8 +39,10 @@ from fdsl_ray.study.plots import (
     plot_pareto,
     plot_previews,
 )
+from fdsl_ray.study.stats import ALPHA, TEST_NAME
 
 SPEC_FILE = "spec.json"
+BASELINE_FILE = "baseline.json"  # fdsl_ray.study.baseline.BASELINE_FILE (that imports Ray)
 RESULTS_FILE = "results.parquet"
 OPTUNA_FILE = "optuna.db"
 REPORT_FILE = "report.md"
@@ -51,6 +53,24 @@ EXPERIMENT_DIR = "tune"  # fdsl_ray.study.trial.EXPERIMENT (importing it would i
 OVERHEAD_TARGET = 0.10
 PREVIEW_CATEGORIES = 4  # of each previewed trial: its first categories x instances
 PREVIEW_INSTANCES = 2
+_REPLICATE_TABLE = ("top1_std", "n", "probe_top1", "probe_top1_std", "gain_over_scratch",
+                    "probe_gain_over_scratch", "vs_best", "vs_scratch", "probe_vs_scratch")
+# Each verdict column's sentences (fdsl_ray.study.stats.VERDICTS), with its p and gain columns.
+_VERDICT_SENTENCES = (
+    ("vs_best", "p_vs_best", None, {
+        "best": "Best", "indistinguishable": "Not distinguishable from the best",
+        "below": "Below the best", "untested": "Not tested against the best (one replicate)"}),
+    ("vs_scratch", "p_vs_scratch", "gain_over_scratch", {
+        "above": "Fine-tuning above scratch",
+        "indistinguishable": "Fine-tuning not distinguishable from scratch",
+        "below": "Fine-tuning below scratch",
+        "untested": "Fine-tuning not tested against scratch (one replicate)"}),
+    ("probe_vs_scratch", "p_probe_vs_scratch", "probe_gain_over_scratch", {
+        "above": "Linear probe above scratch",
+        "indistinguishable": "Linear probe not distinguishable from scratch",
+        "below": "Linear probe below scratch",
+        "untested": "Linear probe not tested against scratch (one replicate)"}),
+)
 _TABLE_COLUMNS = ("wall_seconds", "pretrain_compute_seconds", "finetune_compute_seconds",
                   "overhead_fraction")
 
@@ -433,11 +453,90 @@ def _preview_section(results: StudyResults, records: dict[str, dict | None],
     return blocks
 
 
+def _mean_std(row: pd.Series, column: str) -> str:
+    """'62.1 ± 1.3 (n = 3)' where the row has replicates, else the value alone."""
+    text = format_value(row[column])
+    if pd.notna(row.get(f"{column}_std", np.nan)):
+        text += f" ± {format_value(row[f'{column}_std'])}"
+    return text + (f" (n = {int(row['n'])})" if pd.notna(row.get("n", np.nan)) else "")
+
+
+def _describe(row: pd.Series, params: list[str]) -> str:
+    return ", ".join(f"{p}={_plain(row[f'param.{p}'])}" for p in params
+                     if f"param.{p}" in row) or f"trial {row['trial_id']}"
+
+
+def _verdict_sentences(frame: pd.DataFrame, params: list[str]) -> list[Block]:
+    """One sentence per verdict: which configurations got it, with the gain and Welch's p."""
+    blocks: list[Block] = []
+    for column, p_column, gain, phrases in _VERDICT_SENTENCES:
+        if column not in frame:
+            continue
+        for verdict, phrase in phrases.items():
+            items = []
+            for _, row in frame[frame[column] == verdict].iterrows():
+                details = [] if gain is None else [f"{row[gain]:+.2f} points"]
+                if pd.notna(row.get(p_column, np.nan)):
+                    details.append(f"p = {row[p_column]:.3g}")
+                items.append(_describe(row, params)
+                             + (f" ({', '.join(details)})" if details else ""))
+            if items:
+                blocks.append(Text(f"{phrase}: {'; '.join(items)}."))
+    return blocks
+
+
+def _read_baseline(results: StudyResults) -> dict:
+    path = results.directory / BASELINE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _uncertainty_section(results: StudyResults) -> list[Block]:
+    """Mean ± std per configuration, the scratch baseline, and what differs from what."""
+    blocks: list[Block] = [Heading(2, "Replicates, scratch baseline and uncertainty")]
+    completed = results.completed
+    if "n" not in completed or not (completed["n"] > 0).any():
+        return blocks + [Text("No replicate statistics recorded (a study from before "
+                              "replicates, or no completed trial).")]
+    seeds = results.spec.get("seeds") or {}
+    blocks.append(Text(
+        f"Each configuration ran {int(completed['n'].max())} replicate(s) (fine-tuning seeds "
+        f"{seeds.get('finetune', 'of the recipe')}, pre-training seeds "
+        f"{seeds.get('pretrain', 'of the recipe')}); values are mean ± sample std of top-1 "
+        f"(%). Two configurations are called distinguishable when {TEST_NAME} gives p < "
+        f"{ALPHA}: with 3 to 5 replicates a bootstrap interval is too narrow, the "
+        "t-distribution accounts for small n, and Welch does not assume equal spreads. It "
+        "ignores that trials and scratch share fine-tuning seeds (conservative) and is not "
+        "corrected for many comparisons."))
+    scores = _read_baseline(results).get("scores") or {}
+    for model, entry in scores.items():
+        spread = {name: f"{entry[name]:.2f}" + ("" if entry.get(f"{name}_std") is None
+                                                else f" ± {entry[f'{name}_std']:.2f}")
+                  for name in ("top1", "probe_top1")}
+        blocks.append(Text(f"Scratch baseline (random init, `{model}`, same recipe and seeds, "
+                           f"n = {entry['n']}): fine-tuning {spread['top1']} %, linear probe "
+                           f"{spread['probe_top1']} %."))
+    if not scores:
+        blocks.append(Text(f"No scratch baseline was recorded ({BASELINE_FILE} is missing)."))
+    blocks += _verdict_sentences(completed, results.params)
+    shown = completed.sort_values(results.metric, ascending=results.mode != "max")
+    rows = list(shown.iterrows())
+    table = pd.DataFrame({
+        "configuration": [_describe(row, results.params) for _, row in rows],
+        "top1": [_mean_std(row, "top1") for _, row in rows],
+        **({"probe_top1": [_mean_std(row, "probe_top1") for _, row in rows]}
+           if "probe_top1" in shown else {}),
+        **{column: shown[column].tolist() for column in (
+            "gain_over_scratch", "probe_gain_over_scratch", "vs_best", "vs_scratch",
+            "probe_vs_scratch") if column in shown}})
+    return blocks + [Table(table)]
+
+
 def _results_section(results: StudyResults) -> list[Block]:
     table = results.table
     order = [results.metric] + ([results.second_metric] if results.second_metric else [])
     columns = ["trial_id", "status", *_param_columns(results, table),
-               *[c for c in (*order, *_TABLE_COLUMNS) if c in table]]
+               *[c for c in (order[0], *_REPLICATE_TABLE, *order[1:], *_TABLE_COLUMNS)
+                 if c in table]]
     if results.metric in table:
         table = table.sort_values(results.metric, ascending=results.mode != "max",
                                   na_position="last")
@@ -504,6 +603,7 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None
                 f"`{results.second_metric}`" if results.second_metric else "") + ".")]
     blocks += _best_section(results, best,
                             None if best is None else records.get(str(best["trial_id"])))
+    blocks += _uncertainty_section(results)
     blocks += _objective_section(results, out)
     if results.second_metric:
         blocks += _pareto_section(results, out)

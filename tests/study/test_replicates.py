@@ -159,15 +159,17 @@ def test_report_gives_mean_std_and_quotable_verdicts(tmp_path):
     table.to_parquet(tmp_path / "results.parquet")
     write_baseline(tmp_path, baseline)
     report = write_report(tmp_path).read_text()
-    assert "Trial `t2`: top1 = 50.67 +- 2.517 (n = 3)" in report
+    assert "Trial `t2`: top1 = 50.67 ± 2.517 (n = 3)" in report
     assert "Welch's t-test gives p < 0.05" in report
     assert ("Scratch baseline (random init, `cpu_micro`, same recipe and seeds, n = 3): "
-            "fine-tuning 30.00 +- 1.00 %, linear probe 30.00 +- 1.00 %.") in report
-    assert "- Best: delta=0.2." in report
-    assert "- Not distinguishable from the best: delta=0.1 (p = 0.856)." in report
-    assert "- Below the best: delta=0.01 (p = " in report
-    assert ("- Fine-tuning above scratch: delta=0.1 (+20.33 points, p = 0.000123); "
+            "fine-tuning 30.00 ± 1.00 %, linear probe 30.00 ± 1.00 %.") in report
+    assert "\nBest: delta=0.2.\n" in report
+    assert "\nNot distinguishable from the best: delta=0.1 (p = 0.856).\n" in report
+    assert "\nBelow the best: delta=0.01 (p = " in report
+    assert ("\nFine-tuning above scratch: delta=0.1 (+20.33 points, p = 0.000123); "
             "delta=0.2 (+20.67") in report
-    assert "- Fine-tuning below scratch: delta=0.01 (-9.00 points, p = " in report
+    assert "\nFine-tuning below scratch: delta=0.01 (-9.00 points, p = " in report
     assert "delta=0.2 (-9.33 points, p = 0.0137)." in report
-    assert "| delta=0.2 | 50.67 +- 2.517 (n = 3) |" in report
+    assert "| delta=0.2 | 50.67 ± 2.517 (n = 3) |" in report
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Linear probe below scratch: delta=0.01 (-39.00 points" in html
