@@ -17,14 +17,7 @@ with the 1p-frac README's CIFAR-100 curve (19.9 / 83.0 / 84.2 / 83.4 at 0.01 / 0
 
 from __future__ import annotations
 
-from fdsl_ray.study.script import (
-    CPU_FINETUNE,
-    CPU_GENERATOR,
-    CPU_PRETRAIN,
-    CPU_SEEDS,
-    CPU_TRIAL_CPUS,
-    study_main,
-)
+from fdsl_ray.study.script import cpu_study, study_main
 from fdsl_ray.study.spec import StudySpec
 
 DELTAS = [0.01, 0.05, 0.1, 0.2, 0.4]
@@ -46,17 +39,9 @@ def build_spec(smoke: bool, num_samples: int | None, cpu: bool = False) -> Study
                       "batch_size": 8},
         )
     if cpu:
-        return StudySpec(
-            name="delta-sweep-cpu",
-            generator=CPU_GENERATOR,
-            space={"delta": {"type": "categorical", "choices": CPU_DELTAS}},
-            sampler="grid",
-            num_samples=num_samples or len(CPU_DELTAS),
-            pretrain=CPU_PRETRAIN,
-            finetune=CPU_FINETUNE,
-            trial_cpus=CPU_TRIAL_CPUS,
-            seeds=CPU_SEEDS,
-        )
+        return cpu_study("delta-sweep-cpu",
+                         {"delta": {"type": "categorical", "choices": CPU_DELTAS}},
+                         num_samples or len(CPU_DELTAS))
     return StudySpec(
         name="delta-sweep",
         recipe="1p-frac",

@@ -11,14 +11,7 @@ area-resized from 512 px patches (see build_spec):
 
 from __future__ import annotations
 
-from fdsl_ray.study.script import (
-    CPU_FINETUNE,
-    CPU_GENERATOR,
-    CPU_PRETRAIN,
-    CPU_SEEDS,
-    CPU_TRIAL_CPUS,
-    study_main,
-)
+from fdsl_ray.study.script import cpu_study, study_main
 from fdsl_ray.study.spec import StudySpec
 
 DELTAS = [0.01, 0.05, 0.1]
@@ -38,24 +31,16 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
             finetune={"epochs": 2, "warmup_epochs": 0, "shots": 2, "batch_size": 8},
             seeds={"finetune": 2},
         )
-    # The recipe of benchmarks/transfer.py (flips without crops), with 30 pre-training epochs
-    # instead of 40 so that the study fits in 15 minutes on 2 cores. One deviation from the
-    # 1p-frac images: drawn straight at 32 px in point mode with 20k points (render_size 32,
-    # patch false) instead of 3x3 patches of 100k points at 512 px area-resized to 32. The
-    # resized canvas is a faint gray texture (mean gray 7.5 of 255) on which this recipe's
-    # loss stays at chance for 600 steps at Delta 0.1; the binary 32 px points learn (README,
-    # Quickstart and Transfer, give the figures for both).
-    return StudySpec(
-        name="quickstart",
-        generator=CPU_GENERATOR,
-        space={"delta": {"type": "categorical", "choices": DELTAS}},
-        sampler="grid",
-        num_samples=num_samples or len(DELTAS),
-        pretrain=CPU_PRETRAIN,
-        finetune=CPU_FINETUNE,
-        trial_cpus=CPU_TRIAL_CPUS,
-        seeds=CPU_SEEDS,
-    )
+    # The CPU scale (fdsl_ray.study.script.CPU_*): the recipe of benchmarks/transfer.py (flips
+    # without crops), with 30 pre-training epochs instead of 40 so that the study fits in 15
+    # minutes on 2 cores, and 3 fine-tuning seeds. One deviation from the 1p-frac images:
+    # drawn straight at 32 px in point mode with 20k points (render_size 32, patch false)
+    # instead of 3x3 patches of 100k points at 512 px area-resized to 32. The resized canvas
+    # is a faint gray texture (mean gray 7.5 of 255) on which this recipe's loss stays at
+    # chance for 600 steps at Delta 0.1; the binary 32 px points learn (README, Quickstart and
+    # Transfer, give the figures for both).
+    return cpu_study("quickstart", {"delta": {"type": "categorical", "choices": DELTAS}},
+                     num_samples or len(DELTAS))
 
 
 if __name__ == "__main__":

@@ -14,14 +14,7 @@ scratch baseline, against the paper's claim that fewer images can pre-train as w
 
 from __future__ import annotations
 
-from fdsl_ray.study.script import (
-    CPU_FINETUNE,
-    CPU_GENERATOR,
-    CPU_PRETRAIN,
-    CPU_SEEDS,
-    CPU_TRIAL_CPUS,
-    study_main,
-)
+from fdsl_ray.study.script import CPU_GENERATOR, CPU_PRETRAIN, cpu_study, study_main
 from fdsl_ray.study.spec import StudySpec
 
 SIZES = [1, 10, 100, 1000]
@@ -47,21 +40,14 @@ def build_spec(smoke: bool, num_samples: int | None, cpu: bool = False) -> Study
                       "batch_size": 8},
         )
     if cpu:
-        pretrain = {key: value for key, value in CPU_PRETRAIN.items() if key != "epochs"}
-        return StudySpec(
-            name="scaling-backwards-cpu",
-            generator={**CPU_GENERATOR, "delta": 0.1},
-            space={"num_categories": {"type": "categorical", "choices": CPU_CATEGORIES},
-                   "images_per_category": {"type": "categorical", "choices": CPU_IMAGES}},
-            sampler="grid",
-            num_samples=num_samples or len(CPU_CATEGORIES) * len(CPU_IMAGES),
-            second_objective="synthetic_images",
+        return cpu_study(
+            "scaling-backwards-cpu",
+            {"num_categories": {"type": "categorical", "choices": CPU_CATEGORIES},
+             "images_per_category": {"type": "categorical", "choices": CPU_IMAGES}},
+            num_samples or len(CPU_CATEGORIES) * len(CPU_IMAGES),
+            generator={**CPU_GENERATOR, "delta": 0.1}, second_objective="synthetic_images",
             pretrain_iterations=CPU_ITERATIONS,
-            pretrain=pretrain,
-            finetune=CPU_FINETUNE,
-            trial_cpus=CPU_TRIAL_CPUS,
-            seeds=CPU_SEEDS,
-        )
+            pretrain={key: value for key, value in CPU_PRETRAIN.items() if key != "epochs"})
     return StudySpec(
         name="scaling-backwards",
         recipe="1p-frac",

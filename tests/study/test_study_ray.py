@@ -108,9 +108,8 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
     assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
 
 
-class InterruptAfterFirstTrial(tune.Stopper):
-    """Presses Ctrl+C (SIGINT to the driver) when the second trial is pre-training, after the
-    first has finished.
+class Interrupt(tune.Stopper):
+    """Presses Ctrl+C (SIGINT to the driver) once, at the first result `due` accepts.
 
     A stopper's stop_all would end the search for good; an interrupt is what a user's Ctrl+C
     or a job being stopped does. Tune restores the stopper on resume, so `flag` records that
@@ -119,18 +118,31 @@ class InterruptAfterFirstTrial(tune.Stopper):
 
     def __init__(self, flag: Path) -> None:
         self.flag = flag
-        self.finished: set[str] = set()
+
+    def due(self, trial_id: str, result: dict) -> bool:
+        raise NotImplementedError
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if "top1" in result:
-            self.finished.add(trial_id)
-        elif self.finished and trial_id not in self.finished and not self.flag.exists():
+        if self.due(trial_id, result) and not self.flag.exists():
             self.flag.touch()
             os.kill(os.getpid(), signal.SIGINT)
         return False
 
     def stop_all(self) -> bool:
         return False
+
+
+class InterruptAfterFirstTrial(Interrupt):
+    """When the second trial is pre-training, after the first has finished."""
+
+    def __init__(self, flag: Path) -> None:
+        super().__init__(flag)
+        self.finished: set[str] = set()
+
+    def due(self, trial_id: str, result: dict) -> bool:
+        if "top1" in result:
+            self.finished.add(trial_id)
+        return bool(self.finished) and trial_id not in self.finished
 
 
 @pytest.mark.slow
@@ -173,21 +185,16 @@ def test_interrupted_study_resumes_without_losing_finished_trials(ray_session, t
     assert again.equals(resumed)  # equal wall_seconds too: no trial ran again
 
 
-class InterruptInSecondPretraining(tune.Stopper):
-    """Ctrl+C once the trial reports an epoch of its second pre-training seed, after the first
-    seed's fine-tuning replicates are recorded."""
+class InterruptInSecondPretraining(Interrupt):
+    """When the trial reports an epoch of its second pre-training seed, after the first seed's
+    fine-tuning replicates are recorded."""
 
     def __init__(self, flag: Path, epochs: int) -> None:
-        self.flag, self.epochs = flag, epochs
+        super().__init__(flag)
+        self.epochs = epochs
 
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        if result.get("training_iteration", 0) > self.epochs and not self.flag.exists():
-            self.flag.touch()
-            os.kill(os.getpid(), signal.SIGINT)
-        return False
-
-    def stop_all(self) -> bool:
-        return False
+    def due(self, trial_id: str, result: dict) -> bool:
+        return result.get("training_iteration", 0) > self.epochs
 
 
 @pytest.mark.slow
