@@ -289,7 +289,7 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
             baseline = ray.get(pending)
             write_baseline(study_dir, baseline)
         except (ray.exceptions.RayError, ValueError) as error:
-            print(f"scratch baseline failed (the study stays unfinished): {_error_line(error)}")
+            print(f"scratch baseline failed (the study stays unfinished): {error_line(error)}")
     table = results_table(spec, results, root, baseline)
     write_results(table, study_dir)
     finished = baseline is not None and len(table) >= spec.num_samples and not any(

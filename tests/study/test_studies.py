@@ -9,7 +9,7 @@ import pytest
 
 from fdsl_ray.formulas import generator_settings
 from fdsl_ray.study.mirror import LOCAL_COPIES
-from fdsl_ray.study.script import make_spec, parse_args, study_paths
+from fdsl_ray.study.script import parse_args, script_spec, study_paths, with_seeds
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SCRIPTS = ["quickstart", "delta_sweep", "scaling_backwards", "joint_search"]
@@ -52,15 +52,17 @@ def test_cpu_delta_sweep_and_scaling_grids():
 def test_seed_and_scale_flags(capsys):
     module = load("quickstart")
     build = module["build_spec"]
-    assert make_spec(build, parse_args("q", [])).finetune_seeds() == [0, 1, 2]
-    spec = make_spec(build, parse_args("q", ["--seeds", "5", "--pretrain-seeds", "2"]))
+    args = parse_args("q", [])
+    assert with_seeds(script_spec(build, args), args).finetune_seeds() == [0, 1, 2]
+    args = parse_args("q", ["--seeds", "5", "--pretrain-seeds", "2"])
+    spec = with_seeds(script_spec(build, args), args)
     assert spec.seeds == {"finetune": [0, 1, 2, 3, 4], "pretrain": [0, 1]}
     with pytest.raises(ValueError, match="--cpu: this study has no CPU-scale version"):
-        make_spec(build, parse_args("q", ["--cpu"]))
+        script_spec(build, parse_args("q", ["--cpu"]))
     sweep = load("delta_sweep")["build_spec"]
     with pytest.raises(ValueError, match="--cpu and --smoke are two scales"):
-        make_spec(sweep, parse_args("d", ["--cpu", "--smoke"]))
-    assert make_spec(sweep, parse_args("d", ["--cpu"])).name == "delta-sweep-cpu"
+        script_spec(sweep, parse_args("d", ["--cpu", "--smoke"]))
+    assert script_spec(sweep, parse_args("d", ["--cpu"])).name == "delta-sweep-cpu"
     main = module["study_main"]
     with pytest.raises(SystemExit) as exit_info:
         main(build, "quickstart", ["--smoke", "--seeds", "0"])
