@@ -20,6 +20,7 @@ import ray
 import torch
 
 from fdsl_ray import storage
+from fdsl_ray.data.stream import node_label
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.stats import summary, verdict
 from fdsl_ray.train.finetune import FinetuneConfig, finetune
@@ -86,10 +87,12 @@ def _scratch_task(spec: dict[str, Any]) -> dict[str, Any]:
 
 def start_baseline(spec: StudySpec) -> ray.ObjectRef:
     """Run scratch_baseline as a Ray task holding one trial's CPUs (and a GPU when trials pre-
-    train on GPUs), beside the trials rather than before them."""
+    train on GPUs), on the nodes the trials' workers use, beside the trials rather than
+    before them."""
     gpu = any(spec.pretrain_config(params).use_gpu for params in spec.corner_params())
-    return _scratch_task.options(num_cpus=spec.trial_cpus, num_gpus=1 if gpu else 0).remote(
-        spec.to_dict())
+    return _scratch_task.options(
+        num_cpus=spec.trial_cpus, num_gpus=1 if gpu else 0,
+        resources=node_label(spec.node_labels()["worker_resource"])).remote(spec.to_dict())
 
 
 def read_baseline(study_dir: Path, spec: StudySpec) -> dict[str, Any] | None:
