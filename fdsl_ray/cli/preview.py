@@ -25,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--categories", type=int, default=4, help="rows (default: %(default)s)")
     parser.add_argument("--instances", type=int, default=4, help="columns (default: %(default)s)")
+    parser.add_argument("--tables", default=None,
+                        help="cache root of category tables (`fdsl plan --out`): the config's "
+                        "table is read there, or computed for every category and cached; "
+                        "without it only the shown categories are searched")
     parser.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -45,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     generator = create_generator(args.generator, **parse_overrides(args.overrides))
     check_int("categories", args.categories, 1, generator.num_classes)
     check_file_writable(args.out, "--out")
+    if args.tables is not None and generator.searches:
+        from fdsl_ray.data.table import plan_table, table_path_for
+
+        generator.use_table(plan_table(generator.config, args.tables, progress=True),
+                            table_path_for(generator.config, args.tables))
     labels = np.repeat(np.arange(args.categories), args.instances)
     instances = np.tile(np.arange(args.instances), args.categories)
     print(f"rendering {args.categories} x {args.instances} images of {args.generator} at "

@@ -7,6 +7,9 @@ image (binary: the raw H*W uint8 bytes, row-major), label and instance (int64); 
 is in the manifest and in each shard's Parquet key-value metadata (fdsl.image_shape), so
 outside tools can read shards with pyarrow or pandas alone. A directory is complete only once
 manifest.json exists, and it is written last, inside a temp directory renamed into place.
+The config's category table (`fdsl_ray.data.table`) is cached beside the stores, in
+ROOT/tables/, and the manifest records its sha256 (`category_table`, null for generators
+without searches).
 
 ROOT may also be an object-store URI (s3://bucket/prefix, through fdsl_ray.storage): the driver
 renders into a local temp directory, uploads the shards, then PUTs manifest.json last, so a
@@ -35,7 +38,9 @@ import pyarrow.parquet as pq
 
 from fdsl_ray import storage
 from fdsl_ray.data.stream import build_generator, images_per_epoch, synthetic_dataset
+from fdsl_ray.data.table import plan_table
 from fdsl_ray.formulas import Generator
+from fdsl_ray.formulas.table import CategoryTable
 from fdsl_ray.formulas.validation import check_choice, check_int
 
 STORE_FORMAT = 1
@@ -272,13 +277,14 @@ class _ShardWriter:
         return [self.shards[index] for index in range(expected)]
 
 
-def _write_manifest(directory: Path, gen: Generator, shards: list[dict[str, Any]],
-                    options: StoreOptions, seconds: float) -> None:
+def _write_manifest(directory: Path, gen: Generator, table: CategoryTable | None,
+                    shards: list[dict[str, Any]], options: StoreOptions, seconds: float) -> None:
     counts = sum(shard.pop("label_counts") for shard in shards)
     manifest = {
         "format": STORE_FORMAT,
         "config": gen.config,
         "config_hash": config_hash(gen.config),
+        "category_table": None if table is None else table.digest,
         "seed": gen.settings.seed,
         "num_images": images_per_epoch(gen),
         "num_classes": gen.num_classes,
@@ -317,14 +323,15 @@ def ensure_store(
     existing = find_store(gen.config, root)
     if existing is not None:
         return existing
+    table = plan_table(gen.config, root, progress=progress)
     path = store_path_for(gen.config, root)
     if isinstance(path, str):
-        return _render_and_upload(path, gen, num_actors, progress, options)
+        return _render_and_upload(path, gen, table, num_actors, progress, options)
     remove_stale_temps(root, path.name)
     temp = root / f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
     try:
-        _render_into(temp, gen, num_actors, progress, options)
+        _render_into(temp, gen, table, num_actors, progress, options)
         if path.exists():
             # Partial (no manifest): never used, so replaced. A complete one that appeared
             # meanwhile (a concurrent writer of the same config) is kept and ours dropped.
@@ -342,14 +349,14 @@ def ensure_store(
     return path
 
 
-def _render_and_upload(path: str, gen: Generator, num_actors: int | None, progress: bool,
-                       options: StoreOptions) -> str:
+def _render_and_upload(path: str, gen: Generator, table: CategoryTable | None,
+                       num_actors: int | None, progress: bool, options: StoreOptions) -> str:
     """Object stores have no rename: render into a local temp dir on the driver, upload the
     shards, then PUT the manifest, which commits the store."""
     with tempfile.TemporaryDirectory(prefix="fdsl-store-") as temp:
         shards = Path(temp) / storage.name(path)
         shards.mkdir()
-        _render_into(shards, gen, num_actors, progress, options)
+        _render_into(shards, gen, table, num_actors, progress, options)
         manifest = Path(temp) / MANIFEST
         os.replace(shards / MANIFEST, manifest)
         # A complete store that appeared meanwhile (a concurrent writer of the same config) is
@@ -386,21 +393,22 @@ def remove_stale_temps(root: Path, store_name: str) -> list[Path]:
     return removed
 
 
-def _render_into(directory: Path, gen: Generator, num_actors: int | None, progress: bool,
-                 options: StoreOptions) -> None:
+def _render_into(directory: Path, gen: Generator, table: CategoryTable | None,
+                 num_actors: int | None, progress: bool, options: StoreOptions) -> None:
     from tqdm import tqdm
 
     start = time.perf_counter()
     writer = _ShardWriter(directory, gen, options)
     dataset = synthetic_dataset(gen.config, num_actors=num_actors,
-                                batch_size=min(64, writer.rows_per_shard))
+                                batch_size=min(64, writer.rows_per_shard), table=table)
     with tqdm(total=writer.total, unit="img", disable=not progress, smoothing=0.1,
               desc=f"rendering {directory.name.lstrip('.').split('.tmp-')[0]}") as bar:
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy",
                                           prefetch_batches=4):
             writer.add(batch)
             bar.update(len(batch["label"]))
-    _write_manifest(directory, gen, writer.finish(), options, time.perf_counter() - start)
+    _write_manifest(directory, gen, table, writer.finish(), options,
+                    time.perf_counter() - start)
 
 
 def _decode_images(batch: pa.Table, shape: tuple[int, int]) -> dict[str, np.ndarray]:

@@ -58,6 +58,13 @@ class Generator(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+    # Generators whose categories come from a search implement search_category, base_record
+    # and _use_table; the table of such a config is `fdsl_ray.formulas.table`'s.
+    searches: ClassVar[bool] = False
+    # Config fields no search reads (they only change how an image is drawn): configs that
+    # differ only in them share one category table.
+    table_ignores: ClassVar[tuple[str, ...]] = (
+        "image_size", "render_size", "n_points", "images_per_category")
 
     def __init__(self, config: GeneratorConfig) -> None:
         self.settings = config
@@ -74,6 +81,25 @@ class Generator(ABC):
     def config(self) -> dict[str, Any]:
         """A plain dict that `create_generator(**config)` turns back into this generator."""
         return {"name": self.name, **self.settings.to_dict()}
+
+    def search_category(self, label: int) -> tuple[str, int]:
+        """(category `label`'s accepted system as JSON, the attempt that found it)."""
+        raise TypeError(f"generator {self.name!r} has no category search")
+
+    def base_record(self) -> str | None:
+        """The base system's JSON, for generators whose categories perturb one base."""
+        return None
+
+    def use_table(self, table: Any, where: str = "given") -> None:
+        """Take every category from a `CategoryTable` (checked to be this config's), so that
+        this generator never searches."""
+        if not self.searches:
+            raise TypeError(f"generator {self.name!r} has no category search to take a table")
+        table.check_for(self, where)
+        self._use_table(table)
+
+    def _use_table(self, table: Any) -> None:
+        raise TypeError(f"generator {self.name!r} has no category search")
 
     def render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
         """uint8 images of shape [B, image_size, image_size], one per (label, instance)."""

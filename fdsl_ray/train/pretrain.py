@@ -487,8 +487,9 @@ def _check_resources(config: PretrainConfig, streaming: bool) -> None:
                              "run would wait forever")
 
 
-def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
-    """Rendered rows, and for transform="timm" a second actor pool that augments them."""
+def _dataset(generator: dict, config: PretrainConfig, store_root: str | None, table_root: str):
+    """Rendered rows, and for transform="timm" a second actor pool that augments them. The
+    stream's category table is cached under table_root (a store's beside the store)."""
     from fdsl_ray.data import ensure_store, read_store, synthetic_dataset
 
     if store_root is not None:
@@ -497,6 +498,7 @@ def _dataset(generator: dict, config: PretrainConfig, store_root: str | None):
         generator, epochs=config.epochs,
         fresh_instances=config.fresh_instances, num_actors=config.num_data_actors,
         cpus_per_actor=config.cpus_per_data_actor, actor_resource=config.data_actor_resource,
+        table_root=table_root,
     )
     if config.transform != "timm":
         return rendered
@@ -585,8 +587,9 @@ def pretrain(
 ) -> PretrainResult:
     """Pre-train `config.model` on `generator`'s images and export the weights.
 
-    `store_root` None streams images from data actors (nothing on disk); otherwise the images
-    are written once under `store_root` and read back each epoch. Calling again with the same
+    `store_root` None streams images from data actors (nothing on disk but the generator's
+    category table, cached in storage_path/tables/); otherwise the images are written once
+    under `store_root` and read back each epoch. Calling again with the same
     `storage_path` and `run_name` resumes from the latest checkpoint, or returns at once when
     the run has finished. `storage_path` is a directory every worker node can reach (local,
     a shared mount) or an object-store URI such as s3://bucket/prefix.
@@ -599,7 +602,7 @@ def pretrain(
     if done is not None:
         return done
     _check_resources(config, streaming=store_root is None)
-    dataset = _dataset(generator, config, store_root)
+    dataset = _dataset(generator, config, store_root, table_root=storage_path)
     trainer = ray.train.torch.TorchTrainer(
         _train_loop,
         train_loop_config={"config": config.to_dict(), "plan": plan},

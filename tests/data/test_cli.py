@@ -71,3 +71,28 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message.replace("{tmp}", str(tmp_path)) in error
+
+
+def test_plan_caches_the_table_that_generate_and_preview_use(tmp_path, capsys):
+    plan = ["plan", "onepfrac", "--num-categories", "3", "--out", str(tmp_path), "--quiet"]
+    assert main(plan) == 0
+    path, summary, digest = capsys.readouterr().out.strip().splitlines()
+    assert path.startswith(f"{tmp_path}/tables/onepfrac-") and path.endswith(".json")
+    assert summary.startswith("categories: 3  draws: ")
+    assert main([*plan, "--image-size", "16"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == [f"{path} (reused)", summary.split(
+        ", wall")[0], digest]
+    assert main(["preview", "onepfrac", "--num-categories", "3", "--categories", "2",
+                 "--instances", "1", "--image-size", "16", "--tables", str(tmp_path),
+                 "--out", str(tmp_path / "grid.png")]) == 0
+    Path(path).write_text(Path(path).read_text().replace('"attempts": [', '"attempts": [9, '))
+    assert main(plan) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"fdsl plan: error: category table {path} is corrupt: its sha256 differs from its "
+        "content (delete it to compute it again)")
+
+
+def test_plan_of_a_generator_without_searches(tmp_path, capsys):
+    assert main(["plan", "rcdb", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "rcdb has no category search: its categories " \
+        "need no table"

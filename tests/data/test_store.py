@@ -18,6 +18,7 @@ from fdsl_ray import storage
 from fdsl_ray.data import StoreOptions, ensure_store, find_store, read_store, store_path_for
 from fdsl_ray.data.export import export_imagefolder
 from fdsl_ray.data.store import remove_stale_temps
+from fdsl_ray.data.table import find_table
 from fdsl_ray.formulas import create_generator
 
 CONFIG = {"name": "onepfrac", "image_size": 16, "n_points": 1000, "num_categories": 12,
@@ -64,6 +65,7 @@ def test_manifest_records_config_counts_checksums_and_versions(store):
     assert [shard["rows"] for shard in manifest["shards"]] == [10, 10, 10, 6]
     assert all(len(shard["sha256"]) == 64 for shard in manifest["shards"])
     assert set(manifest["versions"]) == {"numpy", "numba", "pyarrow", "ray", "fdsl_ray"}
+    assert manifest["category_table"] == find_table(CONFIG, store.parent).digest
     assert not [name for name in os.listdir(store.parent) if name.startswith(".")]
 
 

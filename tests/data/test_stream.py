@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fdsl_ray.data import synthetic_dataset
-from fdsl_ray.data.stream import rows_for_ids, stream_blocks
+from fdsl_ray.data.stream import aligned_block_rows, rows_for_ids, stream_blocks
 from fdsl_ray.formulas import create_generator
 
 CONFIG = {"name": "onepfrac", "image_size": 32, "n_points": 2000, "num_categories": 10,
@@ -92,22 +92,26 @@ def test_block_count_follows_the_rows_and_the_render_batch_only():
     assert stream_blocks(10**9, 64) == 100_000
 
 
-def _split_rows(actors: int) -> list[tuple[list[tuple[int, int, int]], bytes]]:
-    """Each consumer of a 2-way streaming_split, read concurrently as Train workers read."""
-    dataset = synthetic_dataset(ORDER_CONFIG, num_actors=actors, batch_size=8)
-    splits = dataset.streaming_split(2, equal=True)
-    rows: list = [None, None]
+def _read_splits(dataset, splits: int, read) -> list:
+    """read(batches) of each consumer of a streaming_split, read concurrently as Train
+    workers read."""
+    parts = dataset.streaming_split(splits, equal=True)
+    rows: list = [None] * splits
 
     def consume(index: int) -> None:
-        rows[index] = in_arrival_order(splits[index].iter_batches(batch_size=None,
-                                                                  batch_format="numpy"))
+        rows[index] = read(parts[index].iter_batches(batch_size=None, batch_format="numpy"))
 
-    threads = [threading.Thread(target=consume, args=(index,)) for index in range(2)]
+    threads = [threading.Thread(target=consume, args=(index,)) for index in range(splits)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     return rows
+
+
+def _split_rows(actors: int) -> list[tuple[list[tuple[int, int, int]], bytes]]:
+    return _read_splits(synthetic_dataset(ORDER_CONFIG, num_actors=actors, batch_size=8), 2,
+                        in_arrival_order)
 
 
 def test_each_split_gets_the_same_rows_in_the_same_order_whatever_the_actors(ray_session):
@@ -120,6 +124,36 @@ def test_each_split_gets_the_same_rows_in_the_same_order_whatever_the_actors(ray
         assert ids == sorted(ids)
 
 
+def _rows_and_images(batches) -> list[tuple[tuple[int, int, int], bytes]]:
+    """(epoch, label, instance) and image bytes of each row, in arrival order."""
+    return [((int(epoch), int(label), int(instance)), image.tobytes()) for batch in batches
+            for epoch, label, instance, image in zip(batch["epoch"], batch["label"],
+                                                     batch["instance"], batch["image"],
+                                                     strict=True)]
+
+
+def test_a_stream_started_at_a_later_epoch_gives_each_split_the_full_runs_rows(ray_session):
+    options = dict(epochs=3, rows_per_epoch=48, splits=2, fresh_instances=True, batch_size=8,
+                   num_actors=2)
+    full = _read_splits(synthetic_dataset(ORDER_CONFIG, **options), 2, _rows_and_images)
+    resumed = _read_splits(synthetic_dataset(ORDER_CONFIG, start_epoch=2, **options), 2,
+                           _rows_and_images)
+    for split in range(2):
+        assert [key[0] for key, _ in full[split]] == [0] * 24 + [1] * 24 + [2] * 24
+        assert resumed[split] == full[split][48:]  # same rows, same bytes, same order
+    ids = sorted(instance * 50 + label for part in full for (epoch, label, instance), _ in part
+                 if epoch == 0)
+    assert ids == list(range(48))  # the first rows_per_epoch rows of each epoch
+
+
+def test_aligned_blocks_divide_each_splits_share_of_an_epoch():
+    assert aligned_block_rows(96, 64, 4) == 96
+    assert aligned_block_rows(640, 64, 4) == 64
+    assert aligned_block_rows(24, 8, 6) == 8
+    assert aligned_block_rows(997, 64, 2) == 997
+    assert aligned_block_rows(1024, 64, 10_000) == 128  # 100,000 blocks at most
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"config": {"name": "no_such_generator"}}, "generator='no_such_generator' is unknown"),
     ({"config": {**CONFIG, "num_categories": 0}}, "num_categories=0"),
@@ -128,6 +162,9 @@ def test_each_split_gets_the_same_rows_in_the_same_order_whatever_the_actors(ray
     ({"num_actors": 0}, "num_actors=0"),
     ({"batch_size": 0}, "batch_size=0"),
     ({"cpus_per_actor": 0.0}, "cpus_per_actor=0.0"),
+    ({"start_epoch": 1}, "start_epoch=1"),
+    ({"rows_per_epoch": 21}, "rows_per_epoch=21"),
+    ({"rows_per_epoch": 5, "splits": 2}, "must be a multiple of splits=2"),
 ])
 def test_bad_arguments_fail_before_any_ray_work(overrides, message):
     options = dict(overrides)

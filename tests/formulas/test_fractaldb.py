@@ -17,6 +17,7 @@ from fdsl_ray.formulas.generators.fractaldb import (
 from fdsl_ray.formulas.ifs import sample_uniform
 from fdsl_ray.formulas.registry import create_generator
 from fdsl_ray.formulas.rng import rng_for
+from fdsl_ray.formulas.table import compute_table
 
 SMALL = {"image_size": 48, "n_points": 3000, "num_categories": 6}
 
@@ -158,14 +159,15 @@ def test_unmeetable_threshold_names_the_settings():
         generator.render([0], [0])
 
 
-def test_prepared_categories_travel_with_the_pickle():
+def test_a_generator_given_its_table_never_searches_even_after_a_pickle():
+    searched = create_generator("fractaldb", **SMALL)
     generator = create_generator("fractaldb", **SMALL)
-    generator.prepare()
+    generator.use_table(compute_table(searched))
     labels = np.arange(generator.num_classes)
     clone = pickle.loads(pickle.dumps(generator))
 
     def no_search(label):
-        raise AssertionError(f"category {label} searched again after prepare()")
+        raise AssertionError(f"category {label} searched although a table was given")
 
     clone._search_category = no_search
-    np.testing.assert_array_equal(clone.render(labels, labels), generator.render(labels, labels))
+    np.testing.assert_array_equal(clone.render(labels, labels), searched.render(labels, labels))

@@ -54,8 +54,10 @@ cloud mapping depend on rendering.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -143,6 +145,10 @@ class ExFractalDBConfig(GeneratorConfig):
 class ExFractalDB(Generator):
     name = "exfractaldb"
     config_class = ExFractalDBConfig
+    searches = True
+    # The search reads only the seed, the map counts, search_points and the threshold.
+    table_ignores = (*Generator.table_ignores, "clouds", "viewpoints", "views",
+                     "jitter_degrees", "camera_distance", "fov_degrees", "gray", "patch")
     settings: ExFractalDBConfig
 
     def __init__(self, config: ExFractalDBConfig) -> None:
@@ -156,6 +162,19 @@ class ExFractalDB(Generator):
         if label not in self._systems:
             self._systems[label] = self._search(label)
         return self._systems[label]
+
+    def search_category(self, label: int) -> tuple[str, int]:
+        system = self.category_system(label)
+        return (json.dumps({"params": system.params.tolist(),
+                            "probabilities": system.probabilities.tolist()}),
+                self._accepted_attempt[label])
+
+    def _use_table(self, table: Any) -> None:
+        systems = [json.loads(system) for system in table.systems]
+        self._systems = {label: System3D(np.array(system["params"], dtype=np.float64),
+                                         np.array(system["probabilities"], dtype=np.float64))
+                         for label, system in enumerate(systems)}
+        self._accepted_attempt = dict(enumerate(table.attempts))
 
     def search_cloud(self, label: int) -> np.ndarray:
         """The normalised cloud the acceptance test saw for this category."""

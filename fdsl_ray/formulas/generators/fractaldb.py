@@ -27,6 +27,7 @@ flips is off).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,10 @@ class FractalDBConfig(GeneratorConfig):
 class FractalDB(Generator):
     name = "fractaldb"
     config_class = FractalDBConfig
+    searches = True
+    # The search renders points at SEARCH_SIZE with search_points (search_filling).
+    table_ignores = (*Generator.table_ignores, "weights", "renders_per_system", "patch",
+                     "flips", "map_sequence", "warmup_points")
     settings: FractalDBConfig
 
     def __init__(self, config: FractalDBConfig) -> None:
@@ -110,12 +115,14 @@ class FractalDB(Generator):
     def systems_per_category(self) -> int:
         return len(self.weight_rows)
 
-    def prepare(self) -> None:
-        """Search every category now (about 25 point renders each at the defaults), e.g. on
-        the driver before the generator is pickled to render actors, so they do not each
-        repeat the search."""
-        for label in range(self.num_classes):
-            self.category_system(label)
+    def search_category(self, label: int) -> tuple[str, int]:
+        system = self.category_system(label)
+        return system.to_json(), self.search_attempts[label]
+
+    def _use_table(self, table: Any) -> None:
+        self._categories = {label: IFSSystem.from_json(system)
+                            for label, system in enumerate(table.systems)}
+        self.search_attempts = dict(enumerate(table.attempts))
 
     def category_system(self, label: int) -> IFSSystem:
         """The first sampled system whose search render fills enough; cached."""

@@ -93,6 +93,9 @@ class OnePFracConfig(GeneratorConfig):
 class OnePFrac(Generator):
     name = "onepfrac"
     config_class = OnePFracConfig
+    searches = True
+    # The check render is fixed (CHECK_SIZE, CHECK_POINTS, patches on): see category_filling.
+    table_ignores = (*Generator.table_ignores, "patch", "flips")
     settings: OnePFracConfig
 
     def __init__(self, config: OnePFracConfig) -> None:
@@ -112,11 +115,18 @@ class OnePFrac(Generator):
         """`config` with the base system written in, to reproduce a run without the sampler."""
         return {**self.config, "base_system": self.base_system.to_json()}
 
-    def prepare(self) -> None:
-        """Search every category now, e.g. on the driver before the generator is pickled to
-        render actors, so they do not each repeat the search."""
-        for label in range(self.num_classes):
-            self.category_system(label)
+    def search_category(self, label: int) -> tuple[str, int]:
+        system = self.category_system(label)
+        return system.to_json(), self.search_attempts[label]
+
+    def base_record(self) -> str:
+        return self.base_system.to_json()
+
+    def _use_table(self, table: Any) -> None:
+        self.base_system = IFSSystem.from_json(table.base)
+        self._categories = {label: IFSSystem.from_json(system)
+                            for label, system in enumerate(table.systems)}
+        self.search_attempts = dict(enumerate(table.attempts))
 
     def category_system(self, label: int) -> IFSSystem:
         """The base with every parameter scaled by U(1 - delta, 1 + delta), redrawn until its
