@@ -6,13 +6,16 @@ import argparse
 import time
 
 from fdsl_ray.cli._overrides import parse_overrides
-from fdsl_ray.formulas import list_names
+
+HELP = "search a generator's categories once and cache the category table"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fdsl_ray.formulas import list_names
+
     parser = subparsers.add_parser(
         "plan",
-        help="search a generator's categories once and cache the category table",
+        help=HELP,
         description="Run every search generator NAME's config needs (1p-frac's base and "
         "category draws, FractalDB's and ExFractalDB's category searches) and cache the result "
         "as OUT/tables/<name>-<hash>.json, which `fdsl generate`, the stream and `fdsl "
