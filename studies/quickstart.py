@@ -31,14 +31,13 @@ def build_spec(smoke: bool, num_samples: int | None) -> StudySpec:
             finetune={"epochs": 2, "warmup_epochs": 0, "shots": 2, "batch_size": 8},
             seeds={"finetune": 2},
         )
-    # The CPU scale (fdsl_ray.study.script.CPU_*): the recipe of benchmarks/transfer.py (flips
-    # without crops), with 30 pre-training epochs instead of 40 so that the study fits in 15
-    # minutes on 2 cores, and 3 fine-tuning seeds. One deviation from the 1p-frac images:
-    # drawn straight at 32 px in point mode with 20k points (render_size 32, patch false)
-    # instead of 3x3 patches of 100k points at 512 px area-resized to 32. The resized canvas
-    # is a faint gray texture (mean gray 7.5 of 255) on which this recipe's loss stays at
-    # chance for 600 steps at Delta 0.1; the binary 32 px points learn (README, Quickstart and
-    # Transfer, give the figures for both).
+    # The CPU scale (fdsl_ray.study.script.CPU_*): the CPU recipe (flips without crops) on the
+    # 8 px-patch cpu_fast ViT for 48 epochs, and 3 fine-tuning seeds. One deviation from the
+    # 1p-frac images: drawn straight at 32 px in point mode with 20k points (render_size 32,
+    # patch false) instead of 3x3 patches of 100k points at 512 px area-resized to 32. The
+    # resized canvas is a faint gray texture (mean gray 7.5 of 255), and 3x3 patches drawn at
+    # 32 px are blobs: on either the loss stays near chance for 1,000 steps at Delta 0.1, while
+    # the binary 32 px points learn (README, Quickstart, gives the figures for each).
     return cpu_study("quickstart", {"delta": {"type": "categorical", "choices": DELTAS}},
                      num_samples or len(DELTAS))
 

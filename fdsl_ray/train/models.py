@@ -22,7 +22,7 @@ _ARCHITECTURES: dict[str, dict[str, int]] = {
 _OVERRIDE_FIELDS = ("img_size", "patch_size", "depth", "embed_dim", "num_heads")
 
 
-_PRESETS = ("cpu_small", "cpu_micro")
+_PRESETS = ("cpu_small", "cpu_fast", "cpu_micro")
 
 
 def list_models() -> list[str]:
@@ -117,7 +117,7 @@ class ModelSpec:
 
     @classmethod
     def named(cls, name: str) -> ModelSpec:
-        """A preset ("cpu_small", "cpu_micro") or a timm name without overrides."""
+        """A preset ("cpu_small", "cpu_fast", "cpu_micro") or a timm name without overrides."""
         if name in _PRESETS:
             return getattr(cls, name)()
         if name not in _ARCHITECTURES:
@@ -129,6 +129,13 @@ class ModelSpec:
     def cpu_small(cls) -> ModelSpec:
         """32 px, patch 4, 4 blocks of width 192: a ViT-Tiny slice that trains on a laptop CPU."""
         return cls("vit_tiny_patch16_224", img_size=32, patch_size=4, depth=4, embed_dim=192,
+                   num_heads=3)
+
+    @classmethod
+    def cpu_fast(cls) -> ModelSpec:
+        """cpu_small with 8 px patches: 16 tokens instead of 64, about a third of its time per
+        step on CPU, and a stronger digits baseline (README, Quickstart: the quickstart's model)."""
+        return cls("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=4, embed_dim=192,
                    num_heads=3)
 
     @classmethod

@@ -48,7 +48,7 @@ def test_named_accepts_presets_and_timm_names():
     assert ModelSpec.named("cpu_small") == ModelSpec.cpu_small()
     assert ModelSpec.named("vit_small_patch16_224") == ModelSpec("vit_small_patch16_224")
     with pytest.raises(ValueError, match="model 'cpu_large' is unknown: must be a preset "
-                                         r"\(cpu_small, cpu_micro\) or one of vit_base"):
+                                         r"\(cpu_small, cpu_fast, cpu_micro\) or one of vit_base"):
         ModelSpec.named("cpu_large")
 
 
