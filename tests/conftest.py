@@ -114,3 +114,15 @@ def _own_processes(marker: str) -> list:
 def own_processes():
     """The function above: a test kills only processes that its own session started."""
     return _own_processes
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Any attempt to start or join Ray fails the test, even if this process has a Ray."""
+    import ray
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Ray was started before the input was refused")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)

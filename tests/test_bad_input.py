@@ -7,7 +7,6 @@ import json
 
 import pandas as pd
 import pytest
-import ray
 
 from fdsl_ray.cli import main
 from fdsl_ray.study.script import study_main
@@ -21,16 +20,6 @@ GENERATOR = {"name": "onepfrac", "image_size": 16, "n_points": 300, "num_categor
              "images_per_category": 2}
 # {tmp}/file is a regular file, so nothing can be created under it (like /proc/x).
 BLOCKED = "{tmp}/file/x"
-
-
-@pytest.fixture
-def no_ray(monkeypatch):
-    """Any attempt to start or join Ray fails the test, even if this process has a Ray."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("Ray was started before the input was refused")
-
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", refuse)
 
 
 @pytest.fixture

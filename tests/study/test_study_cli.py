@@ -30,8 +30,9 @@ def write_spec(path: Path, data: object) -> Path:
 
 
 def refusal(argv: list[str], capsys) -> str:
+    """The exit status and the one line of a refusal; run it with the `no_ray` fixture, which
+    fails the test if Ray is started or joined first."""
     assert main(argv) == 2
-    assert not ray.is_initialized()  # refused before Ray started
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     return lines[0]
@@ -56,7 +57,8 @@ def test_a_spec_file_is_the_study_spec_a_script_builds(tmp_path, suffix):
     ("name: x\ngenerator: {name: onepfrac}\nspace: {delta: {type: float, low: 0.01, high: "
      "0.4}}\nnum_samples: 0\n", r"num_samples=0 is out of range"),
 ])
-def test_a_bad_spec_is_refused_in_one_line_before_ray(tmp_path, capsys, content, message):
+def test_a_bad_spec_is_refused_in_one_line_before_ray(tmp_path, capsys, no_ray, content,
+                                                       message):
     path = tmp_path / "spec.yaml"
     path.write_text(content)
     line = refusal(["study", "run", str(path), "--storage", str(tmp_path)], capsys)
@@ -65,7 +67,7 @@ def test_a_bad_spec_is_refused_in_one_line_before_ray(tmp_path, capsys, content,
     assert not (tmp_path / "x").exists()
 
 
-def test_a_missing_or_misnamed_spec_file_and_a_bad_flag_are_refused(tmp_path, capsys):
+def test_a_missing_or_misnamed_spec_file_and_a_bad_flag_are_refused(tmp_path, capsys, no_ray):
     missing = tmp_path / "none.yaml"
     assert refusal(["study", "run", str(missing)], capsys) == (
         f"fdsl study: error: spec {missing} cannot be read: No such file or directory")
@@ -97,8 +99,9 @@ def test_show_prints_the_table_the_best_trial_and_the_failures(tmp_path, capsys)
     assert main(["study", "show", str(study_dir)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "study quickstart-smoke: finished, 2 of 2 trials"
-    assert out[1].split() == ["trial_id", "status", "param.delta", "top1", "pretrain_loss",
-                              "wall_seconds", "overhead_fraction"]
+    header = out[1].split()
+    assert header[:4] == ["trial_id", "status", "param.delta", "top1"]
+    assert {"top1_std", "n", "pretrain_loss", "overhead_fraction"} <= set(header)
     assert out[2].split()[:4] == ["a0000001", "TERMINATED", "0.01", "12.5"]
     assert "trial a0000002 failed: ValueError: it broke" in out
     assert "best: trial a0000001 top1=12.50 {'delta': 0.01}" in out
@@ -108,7 +111,7 @@ def test_show_prints_the_table_the_best_trial_and_the_failures(tmp_path, capsys)
         "study quickstart-smoke: unfinished (resume it with --resume), 2 of 2 trials")
 
 
-def test_show_refuses_what_is_not_a_finished_study(tmp_path, capsys):
+def test_show_refuses_what_is_not_a_finished_study(tmp_path, capsys, no_ray):
     assert refusal(["study", "show", str(tmp_path)], capsys) == (
         f"fdsl study: error: {tmp_path} is not a study directory (spec.json missing)")
     smoke_spec().save(tmp_path / "spec.json")
