@@ -2,7 +2,8 @@
 
 Renders a fixed set (categories x images of one generator config), pre-trains a small ViT on
 it in this process (AdamW, peak lr 1e-3, 10 % linear warm-up then cosine, batch 64, flips, the
-CPU recipe's label smoothing 0.1), exports it, and fine-tunes it with the project's
+CPU recipe's label smoothing 0.1; the project schedule of fdsl_ray.train.schedule over ten
+"epochs" of steps/10), exports it, and fine-tunes it with the project's
 `finetune()` (digits, 10 shots) for several seeds; `--steps 0` fine-tunes from a random init.
 One core, so probes can run two at a time on the 2-core machine. The quickstart's choices in
 README (Quickstart) were measured with it, e.g.
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import tempfile
 import time
@@ -26,19 +26,24 @@ import numpy as np
 import torch
 
 from fdsl_ray.formulas import create_generator
-from fdsl_ray.train import FinetuneConfig, ModelSpec, create_vit, export_pretrained, finetune
+from fdsl_ray.train import (
+    FinetuneConfig,
+    ModelSpec,
+    PretrainConfig,
+    create_vit,
+    export_pretrained,
+    finetune,
+)
 from fdsl_ray.train.loss import training_loss
 from fdsl_ray.train.preprocess import to_model_input
+from fdsl_ray.train.schedule import warmup_cosine_lr
 
 BATCH = 64
 PEAK_LR = 1e-3
 
 
-def _lr(step: int, steps: int) -> float:
-    warmup = max(1, steps // 10)
-    if step < warmup:
-        return PEAK_LR * (step + 1) / warmup
-    return PEAK_LR * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (steps - warmup)))
+# Ten "epochs" of steps/10 steps, the first one warm-up: 10 % linear warm-up, then cosine to 0.
+SCHEDULE = PretrainConfig(lr=PEAK_LR, lr_base_batch=None, epochs=10, warmup_epochs=1)
 
 
 def pretrain_probe(generator: dict, spec: ModelSpec, steps: int) -> tuple[str, float]:
@@ -57,7 +62,7 @@ def pretrain_probe(generator: dict, spec: ModelSpec, steps: int) -> tuple[str, f
     losses = []
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = _lr(step, steps)
+            group["lr"] = warmup_cosine_lr(SCHEDULE, step, steps // 10)
         rows = torch.randint(0, len(labels), (BATCH,), generator=draws)
         inputs = to_model_input(images[rows])
         for dim in (-1, -2):
@@ -79,6 +84,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
+    if args.steps % 10:
+        parser.error(f"--steps={args.steps} must be a multiple of 10 (the schedule's ten parts)")
     torch.set_num_threads(1)
     spec = ModelSpec.named(args.model)
     started = time.perf_counter()
