@@ -12,12 +12,14 @@ AWS_* variables such as AWS_ENDPOINT_URL).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow.fs as pafs
 
@@ -172,6 +174,12 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
+
+
+def write_json(path: str | os.PathLike, data: Any, *, sort_keys: bool = False,
+               default: Callable[[Any], Any] | None = None) -> None:
+    """`data` as indented JSON with a final newline, written as write_bytes writes."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys, default=default) + "\n")
 
 
 def list_names(path: str | os.PathLike) -> list[str]:

@@ -59,3 +59,12 @@ def test_checking_a_bucket_creates_no_local_directory(s3_bucket, tmp_path, monke
                                          r"The specified bucket does not exist"):
         storage.check_writable("s3://no-such-bucket/q", "--storage")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_json_is_indented_newline_terminated_and_leaves_no_partial(root):
+    path = storage.join(root, "record.json")
+    storage.write_json(path, {"b": 1, "a": {"c": None}}, sort_keys=True)
+    assert storage.read_text(path) == '{\n  "a": {\n    "c": null\n  },\n  "b": 1\n}\n'
+    storage.write_json(path, {"when": object}, default=lambda value: "object")
+    assert storage.read_text(path) == '{\n  "when": "object"\n}\n'
+    assert storage.list_names(root) == ["record.json"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 HELP = "fine-tune or linearly probe a pre-trained ViT (or a scratch one) on real data"
 
@@ -103,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"held-out top-1 {result.top1:.2f} % on {result.num_test} {config.dataset} images "
           f"(trained on {result.num_train}) in {result.compute_seconds:.1f} s")
     if args.json_path:
-        with open(args.json_path, "w") as handle:
-            json.dump({"source": source, "config": config.to_dict(), "top1": result.top1,
-                       "compute_seconds": result.compute_seconds, "history": result.history},
-                      handle, indent=2)
+        storage.write_json(args.json_path, {
+            "source": source, "config": config.to_dict(), "top1": result.top1,
+            "compute_seconds": result.compute_seconds, "history": result.history})
     return 0

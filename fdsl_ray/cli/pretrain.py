@@ -181,7 +181,6 @@ def run(args: argparse.Namespace) -> int:
           f"{last['train_top1']:.1f} %, {last['images_per_s']:.1f} img/s; compute "
           f"{result.compute_seconds:.1f} s, wall {result.wall_seconds:.1f} s")
     if args.json_path:
-        with open(args.json_path, "w") as handle:
-            json.dump({"generator": generator, "config": config.to_dict(),
-                       "run_name": run_name, **result.__dict__}, handle, indent=2)
+        storage.write_json(args.json_path, {"generator": generator, "config": config.to_dict(),
+                                            "run_name": run_name, **result.__dict__})
     return 0

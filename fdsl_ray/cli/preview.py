@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
+import io
 
 from fdsl_ray.cli._overrides import parse_overrides
 
@@ -39,16 +38,16 @@ def _config_text(config: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from fdsl_ray import storage
     from fdsl_ray.formulas.grid import build_grid
     from fdsl_ray.formulas.registry import create_generator
     from fdsl_ray.formulas.validation import check_int
-    from fdsl_ray.storage import check_file_writable
 
     check_int("categories", args.categories, 1, 64)
     check_int("instances", args.instances, 1, 64)
     generator = create_generator(args.generator, **parse_overrides(args.overrides))
     check_int("categories", args.categories, 1, generator.num_classes)
-    check_file_writable(args.out, "--out")
+    storage.check_file_writable(args.out, "--out")
     if args.tables is not None and generator.searches:
         from fdsl_ray.data.table import plan_table, table_path_for
 
@@ -66,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
         col_labels=[str(instance) for instance in range(args.instances)],
         title=f"{_config_text(generator.config)} | rows: category, columns: instance",
     )
-    out = Path(args.out)
-    partial = out.with_name(f".{out.name}.partial")
-    sheet.save(partial, format="PNG")
-    os.replace(partial, out)
-    print(f"wrote {out} ({sheet.width} x {sheet.height} px)")
+    png = io.BytesIO()
+    sheet.save(png, format="PNG")
+    storage.write_bytes(args.out, png.getvalue())
+    print(f"wrote {args.out} ({sheet.width} x {sheet.height} px)")
     return 0

@@ -298,9 +298,7 @@ def _write_manifest(directory: Path, gen: Generator, table: CategoryTable | None
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "render_seconds": round(seconds, 3),
     }
-    temp = directory / f"{MANIFEST}.tmp"
-    temp.write_text(json.dumps(manifest, indent=2))
-    os.replace(temp, directory / MANIFEST)
+    storage.write_json(directory / MANIFEST, manifest)
 
 
 def ensure_store(

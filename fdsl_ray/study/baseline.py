@@ -106,8 +106,7 @@ def read_baseline(study_dir: Path, spec: StudySpec) -> dict[str, Any] | None:
 
 
 def write_baseline(study_dir: Path, baseline: dict[str, Any]) -> None:
-    storage.write_text(Path(study_dir) / BASELINE_FILE,
-                       json.dumps(baseline, indent=2, sort_keys=True) + "\n")
+    storage.write_json(Path(study_dir) / BASELINE_FILE, baseline, sort_keys=True)
 
 
 def _top1s(replicates: str | list, name: str) -> list[float]:

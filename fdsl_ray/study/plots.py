@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,13 +11,15 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from fdsl_ray import storage
+
 
 def _save(figure: Figure, path: Path) -> Path:
-    """Write beside the target and rename, so a crash never leaves a half-written PNG."""
+    """Render in memory and write whole, so a crash never leaves a half-written PNG."""
     FigureCanvasAgg(figure)
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
-    os.replace(temporary, path)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=110, bbox_inches="tight")
+    storage.write_bytes(path, png.getvalue())
     return path
 
 

@@ -574,12 +574,6 @@ def _overhead_section(results: StudyResults) -> list[Block]:
     return blocks
 
 
-def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
     """Write report.md, its PNGs and report.html (self-contained) into out_dir (default
     STUDY_DIR/report); return report.md."""
@@ -614,6 +608,6 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     blocks += _results_section(results)
     blocks += _failure_section(results)
     path = out / REPORT_FILE
-    _write(path, to_markdown(blocks))
-    _write(out / HTML_FILE, to_html(title, blocks))
+    storage.write_text(path, to_markdown(blocks))
+    storage.write_text(out / HTML_FILE, to_html(title, blocks))
     return path

@@ -116,12 +116,9 @@ def results_table(spec: StudySpec, results: tune.ResultGrid, root: str,
 
 
 def write_results(table: pd.DataFrame, study_dir: Path) -> None:
-    """results.parquet and results.csv, each written to a temp name and then renamed."""
-    for suffix, write in (("parquet", table.to_parquet), ("csv", table.to_csv)):
-        path = study_dir / f"{RESULTS}.{suffix}"
-        partial = path.with_name(path.name + ".partial")
-        write(partial, index=False)
-        partial.replace(path)
+    """results.parquet and results.csv, each written whole (fdsl_ray.storage)."""
+    storage.write_bytes(study_dir / f"{RESULTS}.parquet", table.to_parquet(index=False))
+    storage.write_text(study_dir / f"{RESULTS}.csv", table.to_csv(index=False))
 
 
 def read_results(study_dir: str | Path) -> pd.DataFrame:
@@ -296,10 +293,7 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
         result.metrics is None or (not result.error and "top1" not in result.metrics
                                    and not spec.asha)
         for result in results)
-    state = study_dir / STATE_FILE
-    partial = state.with_name(state.name + ".partial")
-    partial.write_text(json.dumps({"finished": finished, "trials": len(table)}) + "\n")
-    partial.replace(state)
+    storage.write_json(study_dir / STATE_FILE, {"finished": finished, "trials": len(table)})
     print_results(spec, table, study_dir)
     if remote:
         print(f"study files: copied to {remote}, beside the trials and pre-training runs")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fdsl_ray import storage
 from fdsl_ray.data.stream import missing_labels
 from fdsl_ray.formulas import generator_settings, list_names
 from fdsl_ray.formulas.validation import check_choice, check_float, check_int
@@ -408,12 +409,8 @@ class StudySpec:
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
-        """Write spec.json atomically (a temp name, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        partial.replace(path)
+        """Write spec.json whole (fdsl_ray.storage)."""
+        storage.write_json(path, self.to_dict(), sort_keys=True)
 
     @classmethod
     def load(cls, path: str | Path) -> StudySpec:

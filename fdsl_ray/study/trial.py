@@ -31,8 +31,8 @@ REPLICATE_FIELDS = ("pretrain_seed", "finetune_seed", "top1", "probe_top1")
 EXPERIMENT = "tune"  # the Tune experiment's directory under the study root
 
 
-def _write_json(path: str, data: dict[str, Any]) -> None:
-    storage.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+def _write_record(path: str, record: dict[str, Any]) -> None:
+    storage.write_json(path, record, sort_keys=True, default=str)
 
 
 def _finished_replicates(path: str) -> dict[tuple[int, int], dict[str, Any]]:
@@ -69,7 +69,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
         "finetune": finetune_config.to_dict(),
         "seeds": {"pretrain": pretrain_seeds, "finetune": finetune_seeds},
     }
-    _write_json(record_path, {**record, "replicates": list(finished.values())})
+    _write_record(record_path, {**record, "replicates": list(finished.values())})
     # The trial actor's CPUs run fine-tuning; Ray pins its torch to OMP_NUM_THREADS.
     torch.set_num_threads(max(1, math.floor(study.trial_cpus)))
 
@@ -92,7 +92,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
                                                  weights=str(pretrained.weights_path))}
                 finetune_now += replicate["compute_seconds"]
             replicates.append(replicate)
-            _write_json(record_path, {**record, "replicates": replicates})
+            _write_record(record_path, {**record, "replicates": replicates})
 
     wall = time.perf_counter() - started
     # A rerun trial (a resumed study) may find its pre-training or replicates finished: the
@@ -127,7 +127,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
     # Where the bits came from: pre-training's workers (one entry per attempt) and this process.
     environment = {"pretrain": [env for run in runs for env in run.environments],
                    "finetune": run_environment(_device(finetune_config))}
-    _write_json(record_path, {**record, "metrics": metrics, "replicates": replicates,
+    _write_record(record_path, {**record, "metrics": metrics, "replicates": replicates,
                               "history": first.history,
                               "pretrain_runs": [
                                   {"seed": seed, "weights_path": str(run.weights_path),

@@ -7,14 +7,14 @@ The config records the real pre-training class count, because timm drops the che
 head exactly when the requested `num_classes` differs from the pretrained cfg's `num_classes`,
 and the sha256 of the weights file, which every load verifies: a score is never computed on
 damaged weights. Non-finite weights are refused on export and on load.
-An export directory may also be an object-store URI (s3://...): it is written locally and
-uploaded, weights first, and read back through a local download.
+An export directory may also be an object-store URI (s3://...): it is written through
+fdsl_ray.storage, weights first, and read back through a local download.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +24,7 @@ from pathlib import Path
 import timm
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from fdsl_ray import storage
 from fdsl_ray.train.models import ModelSpec, create_vit
@@ -94,8 +94,8 @@ def export_pretrained(
 ) -> str:
     """Write `model.safetensors` and `config.json` under `out_dir`; returns the weights path.
 
-    Files are written under temporary names and renamed (or, on an object store, uploaded
-    whole), so a killed export never leaves a half-written file where a loader would pick it up.
+    Each file is written whole (fdsl_ray.storage.write_bytes), weights first, so a killed export
+    never leaves a half-written file where a loader would pick it up.
     """
     module = _unwrap(model)
     state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
@@ -106,27 +106,11 @@ def export_pretrained(
     if broken:
         raise ValueError(f"the model to export to {out_dir} has non-finite weights (nan or inf) "
                          f"in {_listed(broken)}: the training diverged; nothing was exported")
-    if storage.is_uri(out_dir):
-        with tempfile.TemporaryDirectory(prefix="fdsl-export-") as local:
-            _write_export(state, spec, num_classes, Path(local))
-            for name in (WEIGHTS_FILE, CONFIG_FILE):
-                storage.upload(Path(local) / name, storage.join(out_dir, name))
-        return storage.join(out_dir, WEIGHTS_FILE)
-    return str(_write_export(state, spec, num_classes, Path(out_dir)))
-
-
-def _write_export(state: dict[str, torch.Tensor], spec: ModelSpec, num_classes: int,
-                  out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    weights_path = out / WEIGHTS_FILE
-    with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as handle:
-        temporary_weights = handle.name
-    save_file(state, temporary_weights, metadata={"format": "pt"})
-    sha256 = storage.file_sha256(temporary_weights)
-    os.replace(temporary_weights, weights_path)
-    temporary_config = out / (CONFIG_FILE + ".tmp")
-    temporary_config.write_text(json.dumps(_timm_config(spec, num_classes, sha256), indent=2))
-    os.replace(temporary_config, out / CONFIG_FILE)
+    weights = save(state, metadata={"format": "pt"})
+    weights_path = storage.join(out_dir, WEIGHTS_FILE)
+    storage.write_bytes(weights_path, weights)
+    storage.write_json(storage.join(out_dir, CONFIG_FILE),
+                       _timm_config(spec, num_classes, hashlib.sha256(weights).hexdigest()))
     return weights_path
 
 

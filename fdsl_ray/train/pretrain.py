@@ -540,7 +540,7 @@ def _claim_run(run_dir: str, identity: dict) -> None:
             raise ValueError(f"run {run_dir} already holds a pre-training run of another "
                              f"generator or config ({run_file}): choose another run_name")
     else:
-        storage.write_text(run_file, json.dumps(identity, indent=2))
+        storage.write_json(run_file, identity)
 
 
 def _finished(run_dir: str, started: float) -> PretrainResult | None:
@@ -643,5 +643,5 @@ def pretrain(
         "num_classes": plan["num_classes"],
         "environments": state["environments"],
     }
-    storage.write_text(storage.join(export_dir, _RESULT_FILE), json.dumps(recorded, indent=2))
+    storage.write_json(storage.join(export_dir, _RESULT_FILE), recorded)
     return PretrainResult(**recorded, wall_seconds=time.perf_counter() - started)
