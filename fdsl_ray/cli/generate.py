@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from fdsl_ray.data.store import StoreOptions, check_root_writable, find_store
     from fdsl_ray.data.stream import build_generator, images_per_epoch
-    from fdsl_ray.formulas.validation import check_int
+    from fdsl_ray.validation import check_int
 
     # Everything is validated before Ray starts.
     gen = build_generator({"name": args.name, **parse_overrides(args.overrides)})

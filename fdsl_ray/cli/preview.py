@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from fdsl_ray import storage
     from fdsl_ray.formulas.grid import build_grid
     from fdsl_ray.formulas.registry import create_generator
-    from fdsl_ray.formulas.validation import check_int
+    from fdsl_ray.validation import check_int
 
     check_int("categories", args.categories, 1, 64)
     check_int("instances", args.instances, 1, 64)

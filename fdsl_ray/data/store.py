@@ -41,7 +41,7 @@ from fdsl_ray.data.stream import build_generator, images_per_epoch, synthetic_da
 from fdsl_ray.data.table import plan_table
 from fdsl_ray.formulas import Generator
 from fdsl_ray.formulas.table import CategoryTable
-from fdsl_ray.formulas.validation import check_choice, check_int
+from fdsl_ray.validation import check_choice, check_int
 
 STORE_FORMAT = 1
 MANIFEST = "manifest.json"

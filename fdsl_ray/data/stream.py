@@ -19,7 +19,7 @@ import ray
 
 from fdsl_ray.formulas import Generator, create_generator
 from fdsl_ray.formulas.table import CategoryTable
-from fdsl_ray.formulas.validation import check_float, check_int
+from fdsl_ray.validation import check_float, check_int
 
 
 def build_generator(generator: dict[str, Any]) -> Generator:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fdsl_ray.formulas.validation import check_int
+from fdsl_ray.validation import check_int, check_seed
 
 MAX_IMAGE_SIZE = 4096
 MAX_POINTS = 10_000_000
@@ -40,7 +40,7 @@ class GeneratorConfig:
                 "render_size must be >= image_size"
             )
         check_int("n_points", self.n_points, 1, MAX_POINTS)
-        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_seed("seed", self.seed)
         check_int("num_categories", self.num_categories, 1)
         check_int("images_per_category", self.images_per_category, 1)
 

@@ -41,7 +41,7 @@ from numba.extending import intrinsic
 from fdsl_ray.formulas.ifs import IFSSystem
 from fdsl_ray.formulas.resize import area_resize_into, area_taps, resize_scratch
 from fdsl_ray.formulas.rng import draw_bits
-from fdsl_ray.formulas.validation import check_choice, check_int
+from fdsl_ray.validation import check_choice, check_int
 
 GRAY = 127  # the references draw gray 127 on black
 PAD = 6  # px on each side at every size: the references' pad_size_x/y default

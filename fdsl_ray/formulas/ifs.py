@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fdsl_ray.formulas.validation import check_int
+from fdsl_ray.validation import check_int
 
 # A zero-determinant map still gets a (tiny) share, so degenerate systems stay renderable.
 DET_FLOOR = 1e-9

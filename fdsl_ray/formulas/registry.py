@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
 from typing import Any
 
 from fdsl_ray.formulas.base import Generator
+from fdsl_ray.validation import config_from_dict
 
 _GENERATORS: dict[str, type[Generator]] = {}
 
@@ -60,14 +60,7 @@ def generator_settings(name: str, **config: Any) -> Any:
     """The validated config dataclass of a generator or preset, without building the generator
     (which may search for its systems)."""
     cls, values = _resolve(name, config)
-    known = {field.name for field in dataclasses.fields(cls.config_class)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"{name}: unknown config key(s) {', '.join(unknown)}: allowed keys are "
-            f"{', '.join(sorted(known))}"
-        )
-    return cls.config_class(**values)
+    return config_from_dict(cls.config_class, values, f"{name} config")
 
 
 def create_generator(name: str, **config: Any) -> Generator:

@@ -16,12 +16,19 @@ from typing import Any
 from fdsl_ray import storage
 from fdsl_ray.data.stream import missing_labels
 from fdsl_ray.formulas import generator_settings, list_names
-from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.study import space as spaces
 from fdsl_ray.train import PretrainConfig
 from fdsl_ray.train.finetune import FinetuneConfig
 from fdsl_ray.train.recipes import get_recipe
 from fdsl_ray.train.schedule import epochs_for_iterations
+from fdsl_ray.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    config_from_dict,
+)
 
 SAMPLERS = ("tpe", "grid", "nsga2")
 SECOND_OBJECTIVES = ("synthetic_images", "compute_seconds")
@@ -107,11 +114,11 @@ class StudySpec:
             check_int("max_concurrent", self.max_concurrent, 1, 10_000)
         if self.second_objective is not None:
             check_choice("second_objective", self.second_objective, SECOND_OBJECTIVES)
-        if not isinstance(self.asha, bool):
-            raise ValueError(f"asha={self.asha!r} must be true or false")
+        check_bool("asha", self.asha)
+        check_int("asha_grace_period", self.asha_grace_period, 1)
         check_float("trial_cpus", self.trial_cpus, 0, 1024, low_open=True)
         check_int("max_failures", self.max_failures, 0, 100)
-        check_int("seed", self.seed, 0, 2**32 - 1)
+        check_seed("seed", self.seed)
         if self.storage is not None and (not isinstance(self.storage, str) or "://" not in
                                          self.storage):
             raise ValueError(f"storage={self.storage!r} must be an SQLAlchemy URL such as "
@@ -291,7 +298,6 @@ class StudySpec:
         if unknown:
             raise ValueError(f"seeds: unknown kind(s) {', '.join(unknown)}: allowed are "
                              f"{', '.join(SEED_KINDS)}")
-        high = {"finetune": 2**63 - 1, "pretrain": 2**31 - 1}
         normal = {}
         for kind, value in self.seeds.items():
             if isinstance(value, int) and not isinstance(value, bool):
@@ -301,7 +307,7 @@ class StudySpec:
                 raise ValueError(f"seeds.{kind}={value!r} must be a count in [1, {MAX_SEEDS}] "
                                  f"or a list of 1 to {MAX_SEEDS} seeds")
             for seed in value:
-                check_int(f"seeds.{kind} entry", seed, 0, high[kind])
+                check_seed(f"seeds.{kind} entry", seed)
             if len(set(value)) != len(value):
                 raise ValueError(f"seeds.{kind}={value} repeats a seed: a replicate must differ")
             normal[kind] = value
@@ -401,12 +407,7 @@ class StudySpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySpec:
-        allowed = [item.name for item in fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown study keys {', '.join(unknown)}: allowed keys are "
-                             f"{', '.join(allowed)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "study")
 
     def save(self, path: str | Path) -> None:
         """Write spec.json whole (fdsl_ray.storage)."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fdsl_ray.formulas.validation import check_choice, check_float, check_int
+from fdsl_ray.validation import check_bool, check_choice, check_float, check_int
 
 _ASPECT_RATIO = (3 / 4, 4 / 3)
 
@@ -83,8 +83,7 @@ def check_augment_fields(config) -> None:
     check_float("mixup_switch_prob", config.mixup_switch_prob, 0, 1)
     check_choice("transform", config.transform, TRANSFORMS)
     check_pair("crop_ratio", config.crop_ratio, 100.0)
-    if not isinstance(config.vflip, bool):
-        raise ValueError(f"vflip={config.vflip!r} must be true or false")
+    check_bool("vflip", config.vflip)
     check_float("color_jitter", config.color_jitter, 0, 1)
     if config.auto_augment is not None and not (
             isinstance(config.auto_augment, str) and config.auto_augment.startswith("rand-")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import timm.optim
@@ -18,7 +18,6 @@ import torch
 from timm.data import Mixup
 from timm.models.vision_transformer import init_weights_vit_timm
 
-from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.train.augment import (
     TimmAugment,
     check_augment_fields,
@@ -32,6 +31,14 @@ from fdsl_ray.train.loss import training_loss
 from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
 from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
+from fdsl_ray.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    config_from_dict,
+)
 
 MODES = ("full", "linear")
 OPTIMIZERS = ("adamw", "sgd")
@@ -106,13 +113,9 @@ class FinetuneConfig:
         check_int("epochs", self.epochs, 1, 100_000)
         check_int("batch_size", self.batch_size, 1, 65_536)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if not 0 < self.lr <= 100:
-            raise ValueError(f"lr={self.lr} is out of range: must be in (0, 100]")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum={self.momentum} is out of range: must be in [0, 1)")
-        if not 0 <= self.weight_decay <= 10:
-            raise ValueError(f"weight_decay={self.weight_decay} is out of range: must be in "
-                             "[0, 10]")
+        check_float("lr", self.lr, 0, 100, low_open=True)
+        check_float("momentum", self.momentum, 0, 1, high_open=True)
+        check_float("weight_decay", self.weight_decay, 0, 10)
         if self.lr_base_batch is not None:
             check_int("lr_base_batch", self.lr_base_batch, 1, 1_048_576)
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -123,17 +126,14 @@ class FinetuneConfig:
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} is out of range: must be in "
                              f"[0, epochs={self.epochs})")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing={self.label_smoothing} is out of range: must be in "
-                             "[0, 1)")
-        if not 0 < self.crop_scale_min <= 1:
-            raise ValueError(f"crop_scale_min={self.crop_scale_min} is out of range: must be in "
-                             "(0, 1]")
+        check_float("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        check_float("crop_scale_min", self.crop_scale_min, 0, 1, low_open=True)
         if self.hflip is not None and not isinstance(self.hflip, bool):
             raise ValueError(f"hflip={self.hflip!r} must be true, false or None (dataset default)")
         if self.image_size is not None:
             check_int("image_size", self.image_size, 1, 1024)
-        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_seed("seed", self.seed)
+        check_bool("download", self.download)
         check_choice("device", self.device, DEVICES)
 
     @property
@@ -173,16 +173,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> FinetuneConfig:
-        allowed = [field.name for field in fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown finetune keys {', '.join(unknown)}: allowed keys are "
-                             f"{', '.join(allowed)}")
-        data = dict(data)
-        for name in ("crop_ratio", "mean", "std"):
-            if isinstance(data.get(name), list):
-                data[name] = tuple(data[name])
-        return cls(**data)
+        return config_from_dict(cls, data, "finetune")
 
     @classmethod
     def gpu_reference(cls, dataset: str = "cifar100", **changes: object) -> FinetuneConfig:
@@ -435,7 +426,7 @@ def finetune(
     # timm's Mixup draws its lambda and its mixup/cutmix switch from np.random: seeded here
     # (and the caller's state restored), or a mixup run would depend on what ran before it.
     numpy_state = np.random.get_state()
-    np.random.seed(config.seed % 2**32)  # numpy takes 32-bit seeds
+    np.random.seed(config.seed)  # seeds are in numpy's [0, 2**32 - 1] (fdsl_ray.validation)
     try:
         history, top1 = run(config, network, data, spec.resolved_img_size, device, generator,
                             on_epoch)

@@ -6,10 +6,12 @@ so it is a small JSON-able value rather than a live module.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import timm
 import torch
+
+from fdsl_ray.validation import config_from_dict
 
 # timm's defaults for the supported names; overrides are checked against the resolved values.
 _VIT_224 = dict(img_size=224, patch_size=16, depth=12)
@@ -107,13 +109,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> ModelSpec:
-        allowed = [field.name for field in fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"unknown model keys {', '.join(unknown)}: allowed keys are {', '.join(allowed)}"
-            )
-        return cls(**data)
+        return config_from_dict(cls, data, "model")
 
     @classmethod
     def named(cls, name: str) -> ModelSpec:

@@ -19,7 +19,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,6 @@ from timm.data import Mixup
 from fdsl_ray import storage
 from fdsl_ray.data.stream import check_node_label, missing_labels, node_label
 from fdsl_ray.formulas import create_generator
-from fdsl_ray.formulas.validation import check_choice, check_float, check_int
 from fdsl_ray.train.augment import (
     TUPLE_FIELDS,
     TimmAugmentActor,
@@ -49,6 +48,14 @@ from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
 from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
 from fdsl_ray.train.schedule import steps_per_epoch as schedule_steps
+from fdsl_ray.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    config_from_dict,
+)
 
 _STATE_FILE = "state.pt"
 _RESULT_FILE = "result.json"
@@ -154,8 +161,7 @@ class PretrainConfig:
         check_augment_fields(self)
         check_pair("crop_scale", self.crop_scale, 1.0)
         for name in ("hflip", "use_gpu", "fresh_instances"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
+            check_bool(name, getattr(self, name))
         check_int("shuffle_buffer", self.shuffle_buffer, 0)
         check_int("num_workers", self.num_workers, 1, 4096)
         check_float("cpus_per_worker", self.cpus_per_worker, 0, 1024)
@@ -164,7 +170,7 @@ class PretrainConfig:
         check_int("num_augment_actors", self.num_augment_actors, 1, 4096)
         check_node_label("worker_resource", self.worker_resource)
         check_node_label("data_actor_resource", self.data_actor_resource)
-        check_int("seed", self.seed, 0, 2**31 - 1)
+        check_seed("seed", self.seed)
         check_int("max_failures", self.max_failures, -1)
         if self.batch_size % self.num_workers:
             raise ValueError(f"batch_size={self.batch_size} is not a multiple of "
@@ -210,16 +216,7 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> PretrainConfig:
-        allowed = [field.name for field in fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown pretrain keys {', '.join(unknown)}: allowed keys are "
-                             f"{', '.join(allowed)}")
-        data = dict(data)
-        for name in TUPLE_FIELDS:
-            if isinstance(data.get(name), list):
-                data[name] = tuple(data[name])
-        return cls(**data)
+        return config_from_dict(cls, data, "pretrain")
 
     @classmethod
     def cpu_default(cls, **changes: object) -> PretrainConfig:

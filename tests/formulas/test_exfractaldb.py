@@ -134,7 +134,7 @@ def test_config_round_trip():
     ({"fov_degrees": 0}, r"fov_degrees=0 is out of range"),
     ({"patch": "yes"}, r"patch='yes' must be true or false"),
     ({"clouds": 0}, r"clouds=0 is out of range: must be in \[1, 145\]"),
-    ({"colour": 3}, r"unknown config key\(s\) colour"),
+    ({"colour": 3}, r"unknown exfractaldb config key\(s\) colour"),
 ])
 def test_bad_config_names_field(overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -52,7 +52,7 @@ def test_a_spec_file_is_the_study_spec_a_script_builds(tmp_path, suffix):
 @pytest.mark.parametrize(("content", "message"), [
     ("name: [unclosed", r"is not valid YAML: while parsing a flow sequence"),
     ("- a\n- b\n", r"must hold a mapping of StudySpec fields, got list"),
-    ("name: x\ncolour: red\n", r"unknown study keys colour: allowed keys are name, generator"),
+    ("name: x\ncolour: red\n", r"unknown study key\(s\) colour: allowed keys are name, generator"),
     ("name: x\ngenerator: {name: onepfrac}\nspace: {}\n", r"space is empty"),
     ("name: x\ngenerator: {name: onepfrac}\nspace: {delta: {type: float, low: 0.01, high: "
      "0.4}}\nnum_samples: 0\n", r"num_samples=0 is out of range"),

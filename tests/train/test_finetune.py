@@ -115,7 +115,7 @@ def test_config_errors_name_field_and_range(changes, message):
 def test_config_round_trip_and_unknown_keys():
     config = FinetuneConfig(shots=None, mode="linear", hflip=True)
     assert FinetuneConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    with pytest.raises(ValueError, match="unknown finetune keys lr_scale: allowed keys are"):
+    with pytest.raises(ValueError, match=r"unknown finetune key\(s\) lr_scale: allowed keys are"):
         FinetuneConfig.from_dict({"lr_scale": 2})
 
 

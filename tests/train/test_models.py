@@ -53,7 +53,7 @@ def test_named_accepts_presets_and_timm_names():
 
 
 def test_unknown_keys_in_dict_are_named():
-    with pytest.raises(ValueError, match="unknown model keys width.*allowed keys are name"):
+    with pytest.raises(ValueError, match=r"unknown model key\(s\) width.*allowed keys are name"):
         ModelSpec.from_dict({"name": "vit_tiny_patch16_224", "width": 3})
 
 

@@ -73,7 +73,7 @@ from fdsl_ray.formulas.ifs3d import (
 )
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.rng import key_for, keys_for, rng_for, tag
-from fdsl_ray.formulas.validation import check_choice, check_float, check_int
+from fdsl_ray.validation import check_bool, check_choice, check_float, check_int
 
 INSTANCE_WEIGHTS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6)
 
@@ -137,8 +137,7 @@ class ExFractalDBConfig(GeneratorConfig):
         check_float("camera_distance", self.camera_distance, 0.0, 100.0, low_open=True)
         check_float("fov_degrees", self.fov_degrees, 0.0, 180.0, low_open=True, high_open=True)
         check_int("gray", self.gray, 1, 255)
-        if not isinstance(self.patch, bool):
-            raise ValueError(f"patch={self.patch!r} must be true or false")
+        check_bool("patch", self.patch)
 
 
 @register_generator

@@ -36,7 +36,7 @@ from fdsl_ray.formulas.chaos import canvas_filling, check_chaos_settings, render
 from fdsl_ray.formulas.ifs import IFSSystem, sample_uniform
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.rng import key_for, keys_for, rng_for, tag
-from fdsl_ray.formulas.validation import check_bool, check_float, check_int
+from fdsl_ray.validation import check_bool, check_float, check_int
 
 CATEGORY_STREAM = tag("fractaldb/category")
 SEARCH_STREAM = tag("fractaldb/search")

@@ -34,7 +34,7 @@ from fdsl_ray.formulas.chaos import canvas_filling, check_chaos_settings, render
 from fdsl_ray.formulas.ifs import IFSSystem, check_sigma, sample_sigma_factor
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.rng import keys_for, rng_for, tag
-from fdsl_ray.formulas.validation import check_bool, check_float, check_int
+from fdsl_ray.validation import check_bool, check_float, check_int
 
 BASE_STREAM = tag("onepfrac/base")
 CATEGORY_STREAM = tag("onepfrac/category")

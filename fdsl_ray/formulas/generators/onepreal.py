@@ -15,7 +15,7 @@ from fdsl_ray.formulas.raster import warp_affine_batch
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.resize import area_resize
 from fdsl_ray.formulas.rng import rng_for, tag
-from fdsl_ray.formulas.validation import check_float
+from fdsl_ray.validation import check_float
 
 _CATEGORY_STREAM = tag("onepreal")
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

@@ -45,7 +45,7 @@ from fdsl_ray.formulas.raster import check_line_render_size, draw_closed_polylin
 from fdsl_ray.formulas.registry import register_generator
 from fdsl_ray.formulas.resize import area_resize_into, area_taps, resize_scratch
 from fdsl_ray.formulas.rng import draw_bits, draw_uniform, keys_for, rng_for, tag
-from fdsl_ray.formulas.validation import check_float, check_int
+from fdsl_ray.validation import check_float, check_int
 
 REFERENCE_SIZE = 512  # the reference's canvas; its pixel figures are for it
 # As for RCDB: below 256 px a 1 px line covers more than the mean orbit spacing (about c).
