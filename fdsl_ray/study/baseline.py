@@ -21,12 +21,11 @@ import torch
 
 from fdsl_ray import storage
 from fdsl_ray.data.stream import node_label
+from fdsl_ray.study.layout import BASELINE_FILE
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.stats import summary, verdict
 from fdsl_ray.train.finetune import FinetuneConfig, finetune
 from fdsl_ray.train.models import ModelSpec
-
-BASELINE_FILE = "baseline.json"
 
 
 def protocols(config: FinetuneConfig) -> dict[str, FinetuneConfig]:

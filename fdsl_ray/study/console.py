@@ -16,7 +16,8 @@ import pandas as pd
 from ray import tune
 from ray.tune.experiment import Trial
 
-from fdsl_ray.study.spec import OBJECTIVE, StudySpec
+from fdsl_ray.study.layout import OBJECTIVE
+from fdsl_ray.study.spec import StudySpec
 
 STATUS_INTERVAL_S = 300.0
 EPOCH_LINES = 5  # progress lines per trial's pre-training, at most (plus its last epoch)

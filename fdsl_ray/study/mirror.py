@@ -17,14 +17,11 @@ from pathlib import Path
 from ray import tune
 
 from fdsl_ray import storage
-from fdsl_ray.study.search import OPTUNA_DB
+from fdsl_ray.study.layout import OPTUNA_DB, STUDY_FILES
 
 # Local copies of remote studies: the same absolute path on every head node of a cluster,
 # because a resumed search reopens its sqlite database by the path it was created with.
 LOCAL_COPIES = Path.home() / ".cache" / "fdsl-ray" / "studies"
-# Everything run_study writes to the study directory (fdsl_ray.study.run names them).
-STUDY_FILES = ("spec.json", "state.json", "results.parquet", "results.csv", "baseline.json",
-               OPTUNA_DB)
 
 
 def local_copy_dir(remote: str) -> Path:

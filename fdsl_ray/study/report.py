@@ -32,6 +32,21 @@ from fdsl_ray.study.document import (
     to_html,
     to_markdown,
 )
+from fdsl_ray.study.layout import (
+    BASELINE_FILE,
+    EXPERIMENT_DIR,
+    HTML_FILE,
+    OBJECTIVE,
+    OBJECTIVE_MODE,
+    OPTUNA_DB,
+    REPORT_DIR,
+    REPORT_FILE,
+    RESULTS_PARQUET,
+    SECOND_OBJECTIVE_MODE,
+    SPEC_FILE,
+    TRIAL_RECORD,
+    TUNE_RESULTS,
+)
 from fdsl_ray.study.plots import (
     plot_curves,
     plot_importances,
@@ -41,15 +56,6 @@ from fdsl_ray.study.plots import (
 )
 from fdsl_ray.study.stats import ALPHA, TEST_NAME
 
-SPEC_FILE = "spec.json"
-BASELINE_FILE = "baseline.json"  # fdsl_ray.study.baseline.BASELINE_FILE (that imports Ray)
-RESULTS_FILE = "results.parquet"
-OPTUNA_FILE = "optuna.db"
-REPORT_FILE = "report.md"
-HTML_FILE = "report.html"
-TRIAL_RECORD = "trial.json"
-TUNE_RESULTS = "result.json"  # Tune's per-trial results, one JSON object a line
-EXPERIMENT_DIR = "tune"  # fdsl_ray.study.trial.EXPERIMENT (importing it would import Ray)
 OVERHEAD_TARGET = 0.10
 PREVIEW_CATEGORIES = 4  # of each previewed trial: its first categories x instances
 PREVIEW_INSTANCES = 2
@@ -85,24 +91,23 @@ class StudyResults:
 
     @property
     def metric(self) -> str:
-        return self.spec.get("metric", "top1")
+        return OBJECTIVE
 
     @property
     def mode(self) -> str:
-        return self.spec.get("mode", "max")
+        return OBJECTIVE_MODE
 
     @property
     def second_metric(self) -> str | None:
-        """spec.json's "second_metric", or StudySpec's own field name "second_objective"."""
-        return self.spec.get("second_metric") or self.spec.get("second_objective")
+        return self.spec.get("second_objective")
 
     @property
     def second_mode(self) -> str:
-        return self.spec.get("second_mode", "min")
+        return SECOND_OBJECTIVE_MODE
 
     @property
     def params(self) -> list[str]:
-        return list(self.spec.get("space", {}))
+        return list(self.spec["space"])
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -124,12 +129,12 @@ def load_results(study_dir: str | os.PathLike) -> StudyResults:
     directory = Path(study_dir)
     if not directory.is_dir():
         raise ValueError(f"study directory {directory} does not exist")
-    for name in (SPEC_FILE, RESULTS_FILE):
+    for name in (SPEC_FILE, RESULTS_PARQUET):
         if not (directory / name).is_file():
             raise ValueError(f"not a study directory: {directory} has no {name}; "
                              "run a study first (e.g. python studies/quickstart.py)")
     spec = json.loads((directory / SPEC_FILE).read_text())
-    table = pd.read_parquet(directory / RESULTS_FILE)
+    table = pd.read_parquet(directory / RESULTS_PARQUET)
     return StudyResults(directory=directory, spec=spec, table=table)
 
 
@@ -157,12 +162,12 @@ def optuna_importances(results: StudyResults) -> tuple[dict[str, float] | None, 
     """Optuna's parameter importances for the first objective, or why there are none."""
     import optuna
 
-    database = results.directory / OPTUNA_FILE
-    storage = results.spec.get("optuna_storage") or results.spec.get("storage")
+    database = results.directory / OPTUNA_DB
+    storage = results.spec.get("storage")
     if database.is_file():
         storage = f"sqlite:///{database.resolve()}"
     if not storage:
-        return None, f"no Optuna storage found ({OPTUNA_FILE} is missing)."
+        return None, f"no Optuna storage found ({OPTUNA_DB} is missing)."
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=results.spec["name"], storage=storage)
@@ -224,7 +229,7 @@ def _objective_section(results: StudyResults, out_dir: Path) -> list[Block]:
     if notes:
         sentence = "; ".join(notes)
         blocks.append(Text(sentence[0].upper() + sentence[1:] + "."))
-    for param, space in results.spec.get("space", {}).items():
+    for param, space in results.spec["space"].items():
         column = f"param.{param}"
         if column not in completed or completed.empty:
             blocks.append(Text(f"- `{param}`: no completed trial reported it."))
@@ -340,7 +345,7 @@ def _best_section(results: StudyResults, best: pd.Series | None,
     else:
         blocks += [Text("Generator configuration of the study (searched parameters above "
                         "override it):"),
-                   Code(json.dumps(results.spec.get("generator", {}), indent=2), "json")]
+                   Code(json.dumps(results.spec["generator"], indent=2), "json")]
     blocks += _command_blocks(results, record)
     if isinstance(best.get("trial_dir"), str) and best["trial_dir"]:
         blocks.append(Text(f"Trial directory (config, metrics, checkpoint): "
@@ -578,12 +583,12 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     """Write report.md, its PNGs and report.html (self-contained) into out_dir (default
     STUDY_DIR/report); return report.md."""
     results = load_results(study_dir)
-    out = Path(out_dir) if out_dir is not None else results.directory / "report"
+    out = Path(out_dir) if out_dir is not None else results.directory / REPORT_DIR
     storage.check_writable(out, "report folder")  # before any plot is drawn
     completed, total = len(results.completed), len(results.table)
     stopped = total - completed - len(results.failed)
     direction = "maximise" if results.mode == "max" else "minimise"
-    title = f"Study report: {results.spec.get('name', results.directory.name)}"
+    title = f"Study report: {results.spec['name']}"
     records = {str(row["trial_id"]): trial_record(row, results.directory)
                for _, row in results.table.iterrows()}
     best = best_trial(results)

@@ -1,14 +1,10 @@
 """Run, resume or re-read a study, and write its results table.
 
-Study directory layout: spec.json, optuna.db (unless spec.storage names another database),
-results.parquet / results.csv (one row per trial: REPLICATE_COLUMNS describes the replicate
-and baseline fields), baseline.json (the scratch baseline, fdsl_ray.study.baseline), tune/
-(the Tune experiment: one directory per trial with its params, progress and trial.json),
-pretrain/ (the Train runs, named by trial id, with checkpoints and exported weights). With
-`storage_path` (a directory every node mounts, e.g. EFS/NFS, or an object-store URI such as
-s3://bucket/studies/NAME) tune/ and pretrain/ go there instead, and the rest stays in the
-study directory; under a URI the study directory is a local copy that fdsl_ray.study.mirror
-keeps in step with the same URI.
+The study directory's layout is fdsl_ray.study.layout's (REPLICATE_COLUMNS describes the
+results table's replicate and baseline fields). With `storage_path` (a directory every node
+mounts, e.g. EFS/NFS, or an object-store URI such as s3://bucket/studies/NAME) tune/ and
+pretrain/ go there instead, and the rest stays in the study directory; under a URI the study
+directory is a local copy that fdsl_ray.study.mirror keeps in step with the same URI.
 """
 
 from __future__ import annotations
@@ -34,14 +30,18 @@ from fdsl_ray.study.baseline import (
 )
 from fdsl_ray.study.cleanup import PlacementGroupReaper
 from fdsl_ray.study.console import StudyConsole, error_line
+from fdsl_ray.study.layout import (
+    EXPERIMENT_DIR,
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    SPEC_FILE,
+    STATE_FILE,
+)
 from fdsl_ray.study.mirror import StudyMirror, pull_study, push_study
 from fdsl_ray.study.search import make_scheduler, make_searcher, storage_url
 from fdsl_ray.study.spec import StudySpec
-from fdsl_ray.study.trial import EXPERIMENT, run_trial
+from fdsl_ray.study.trial import run_trial
 
-SPEC_FILE = "spec.json"
-STATE_FILE = "state.json"
-RESULTS = "results"
 DASHBOARD = "http://127.0.0.1:8265"
 _FIXED_COLUMNS = ["trial_id", "status", "error"]
 _METRIC_COLUMNS = ["top1", "pretrain_loss", "pretrain_epochs", "wall_seconds",
@@ -117,12 +117,12 @@ def results_table(spec: StudySpec, results: tune.ResultGrid, root: str,
 
 def write_results(table: pd.DataFrame, study_dir: Path) -> None:
     """results.parquet and results.csv, each written whole (fdsl_ray.storage)."""
-    storage.write_bytes(study_dir / f"{RESULTS}.parquet", table.to_parquet(index=False))
-    storage.write_text(study_dir / f"{RESULTS}.csv", table.to_csv(index=False))
+    storage.write_bytes(study_dir / RESULTS_PARQUET, table.to_parquet(index=False))
+    storage.write_text(study_dir / RESULTS_CSV, table.to_csv(index=False))
 
 
 def read_results(study_dir: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(study_dir) / f"{RESULTS}.parquet")
+    return pd.read_parquet(Path(study_dir) / RESULTS_PARQUET)
 
 
 def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None:
@@ -146,7 +146,7 @@ def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None
         print(f"best: trial {best['trial_id']} top1={best['top1']:.2f} {params}")
         print(f"Ray overhead per trial: median {100 * done['overhead_fraction'].median():.1f} % "
               "of wall time")
-    print(f"results: {study_dir / (RESULTS + '.parquet')} and .csv")
+    print(f"results: {study_dir / RESULTS_PARQUET} and .csv")
     print(f"report: fdsl report {study_dir}")
     print(f"dashboards: Ray {DASHBOARD} (local; `ray dashboard cluster.yaml` on a cluster), "
           f"optuna-dashboard {storage_url(spec, study_dir)}")
@@ -154,7 +154,7 @@ def print_results(spec: StudySpec, table: pd.DataFrame, study_dir: Path) -> None
 
 def show_study(study_dir: Path) -> None:
     """Print a study directory's results as the study printed them when it ended."""
-    for name in (SPEC_FILE, f"{RESULTS}.parquet"):
+    for name in (SPEC_FILE, RESULTS_PARQUET):
         if not (study_dir / name).is_file():
             what = "is not a study directory" if name == SPEC_FILE else "has no results yet"
             raise ValueError(f"{study_dir} {what} ({name} missing)")
@@ -215,7 +215,7 @@ def run_study(
     remote = root if storage.is_uri(root) else None
     if remote and (pulled := pull_study(remote, study_dir)):
         print(f"study files {', '.join(pulled)} copied from {remote} to {study_dir}")
-    experiment = f"{root}/{EXPERIMENT}"
+    experiment = f"{root}/{EXPERIMENT_DIR}"
     if (study_dir / SPEC_FILE).exists():
         _check_same_spec(spec, study_dir)
         if _is_finished(study_dir):
@@ -268,7 +268,7 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
                 num_samples=spec.num_samples,
             ),
             run_config=tune.RunConfig(
-                name=EXPERIMENT,
+                name=EXPERIMENT_DIR,
                 storage_path=root,
                 stop=stop,
                 callbacks=callbacks,

@@ -10,9 +10,9 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from fdsl_ray.study import space as spaces
+from fdsl_ray.study.layout import OPTUNA_DB
 from fdsl_ray.study.spec import StudySpec
 
-OPTUNA_DB = "optuna.db"
 # ASHA ranks trials on the pre-training epochs that TuneReportCallback forwards; the
 # objective (downstream top-1) exists only once a trial has finished.
 ASHA_METRIC = "loss"

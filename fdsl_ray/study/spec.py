@@ -17,6 +17,7 @@ from fdsl_ray import storage
 from fdsl_ray.data.stream import missing_labels
 from fdsl_ray.formulas import generator_settings, list_names
 from fdsl_ray.study import space as spaces
+from fdsl_ray.study.layout import OBJECTIVE, OBJECTIVE_MODE, SECOND_OBJECTIVE_MODE
 from fdsl_ray.train import PretrainConfig
 from fdsl_ray.train.finetune import FinetuneConfig
 from fdsl_ray.train.recipes import get_recipe
@@ -34,9 +35,6 @@ SAMPLERS = ("tpe", "grid", "nsga2")
 SECOND_OBJECTIVES = ("synthetic_images", "compute_seconds")
 SEED_KINDS = ("finetune", "pretrain")
 MAX_SEEDS = 100
-OBJECTIVE = "top1"
-OBJECTIVE_MODE = "max"
-SECOND_OBJECTIVE_MODE = "min"
 # Ray Data's read and map tasks need a CPU beside the trial, the workers and the data actors;
 # without it a stream stays backpressured forever on a small cluster.
 DATA_TASK_CPUS = 1.0

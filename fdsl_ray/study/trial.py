@@ -19,16 +19,15 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from fdsl_ray import storage
 from fdsl_ray.study.baseline import score_protocols
+from fdsl_ray.study.layout import EXPERIMENT_DIR, PRETRAIN_DIR, TRIAL_RECORD
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.stats import summary
 from fdsl_ray.train import PretrainConfig, pretrain
 from fdsl_ray.train.finetune import _device
 from fdsl_ray.train.pretrain import run_environment
 
-TRIAL_RECORD = "trial.json"
 # What the results table's `replicates` column holds for each replicate (JSON list).
 REPLICATE_FIELDS = ("pretrain_seed", "finetune_seed", "top1", "probe_top1")
-EXPERIMENT = "tune"  # the Tune experiment's directory under the study root
 
 
 def _write_record(path: str, record: dict[str, Any]) -> None:
@@ -54,7 +53,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
     trial_id = context.get_trial_id()
     # The trial's directory in storage (Tune's local staging copy is not synced to an object
     # store): same name, under the experiment.
-    trial_dir = storage.join(study_root, EXPERIMENT, Path(context.get_trial_dir()).name)
+    trial_dir = storage.join(study_root, EXPERIMENT_DIR, Path(context.get_trial_dir()).name)
     record_path = storage.join(trial_dir, TRIAL_RECORD)
     finished = _finished_replicates(record_path)
     generator = study.generator_config(params)
@@ -78,7 +77,7 @@ def run_trial(params: dict[str, Any], *, spec: dict[str, Any], study_root: str) 
         pretrained = pretrain(
             generator,
             PretrainConfig.from_dict({**pretrain_config.to_dict(), "seed": pretrain_seed}),
-            storage_path=f"{study_root}/pretrain",
+            storage_path=f"{study_root}/{PRETRAIN_DIR}",
             run_name=trial_id if len(pretrain_seeds) == 1 else f"{trial_id}_seed{pretrain_seed}",
             callbacks=[TuneReportCallback()],
             store_root=study.data_store,

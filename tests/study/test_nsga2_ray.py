@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from fdsl_ray.study.layout import OPTUNA_DB
 from fdsl_ray.study.run import run_study
-from fdsl_ray.study.search import OPTUNA_DB
 from fdsl_ray.study.spec import StudySpec
 
 

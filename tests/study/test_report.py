@@ -16,20 +16,24 @@ import PIL.Image
 import pytest
 
 from fdsl_ray.cli import main
+from fdsl_ray.study.layout import SPEC_FILE
 from fdsl_ray.study.plots import category_order
 from fdsl_ray.study.report import pareto_mask, write_report
+from fdsl_ray.study.run import write_results
+from fdsl_ray.study.search import storage_url
+from fdsl_ray.study.spec import StudySpec
 
 SPACE = {
     "delta": {"type": "float", "low": 0.01, "high": 0.4, "log": True},
     "num_categories": {"type": "int", "low": 2, "high": 10, "log": False},
-    "generator": {"type": "categorical", "choices": ["onepfrac", "fractal"]},
+    "generator": {"type": "categorical", "choices": ["onepfrac", "fractaldb"]},
 }
 GENERATOR = {"name": "onepfrac", "image_size": 32, "n_points": 1000, "seed": 0}
 TRIALS = [  # delta, num_categories, generator, top1, synthetic_images
     (0.01, 2, "onepfrac", 31.0, 20),
-    (0.05, 4, "fractal", 55.5, 40),
+    (0.05, 4, "fractaldb", 55.5, 40),
     (0.1, 8, "onepfrac", 78.25, 80),
-    (0.2, 10, "fractal", 72.0, 100),
+    (0.2, 10, "fractaldb", 72.0, 100),
     (0.4, 6, "onepfrac", 60.0, 120),
 ]
 
@@ -38,21 +42,20 @@ def _distributions() -> dict[str, optuna.distributions.BaseDistribution]:
     return {
         "delta": optuna.distributions.FloatDistribution(0.01, 0.4, log=True),
         "num_categories": optuna.distributions.IntDistribution(2, 10),
-        "generator": optuna.distributions.CategoricalDistribution(["onepfrac", "fractal"]),
+        "generator": optuna.distributions.CategoricalDistribution(["onepfrac", "fractaldb"]),
     }
 
 
 def make_study_dir(root: Path, *, second_metric: str | None = None, trials=TRIALS,
                    failed: bool = True) -> Path:
-    """What run_study leaves behind: spec.json, optuna.db and results.parquet/csv."""
-    name = "hand_made"
-    directory = root / name
-    directory.mkdir()
-    spec = {"name": name, "generator": GENERATOR, "space": SPACE, "metric": "top1",
-            "mode": "max", "second_metric": second_metric, "second_mode": "min"}
-    (directory / "spec.json").write_text(json.dumps(spec))
+    """What run_study leaves behind, written by the code that writes it: StudySpec.save,
+    the Optuna storage at storage_url, write_results."""
+    spec = StudySpec(name="hand_made", generator=GENERATOR, space=SPACE,
+                     second_objective=second_metric)
+    directory = root / spec.name
+    spec.save(directory / SPEC_FILE)
     directions = ["maximize"] + (["minimize"] if second_metric else [])
-    study = optuna.create_study(study_name=name, storage=f"sqlite:///{directory / 'optuna.db'}",
+    study = optuna.create_study(study_name=spec.name, storage=storage_url(spec, directory),
                                 directions=directions)
     rows = []
     for index, (delta, categories, generator, top1, images) in enumerate(trials):
@@ -72,11 +75,9 @@ def make_study_dir(root: Path, *, second_metric: str | None = None, trials=TRIAL
     if failed:
         rows.append({"trial_id": "tbroken", "status": "ERROR",
                      "error": "RuntimeError: worker died | exit code 1", "param.delta": 0.3,
-                     "param.num_categories": 3, "param.generator": "fractal",
+                     "param.num_categories": 3, "param.generator": "fractaldb",
                      "top1": float("nan"), "trial_dir": str(directory / "trial_tbroken")})
-    table = pd.DataFrame(rows)
-    table.to_parquet(directory / "results.parquet")
-    table.to_csv(directory / "results.csv", index=False)
+    write_results(pd.DataFrame(rows), directory)
     return directory
 
 
@@ -103,7 +104,7 @@ def test_report_holds_best_config_plots_table_failures_and_overhead(tmp_path):
 
     trials = text.split("## All trials")[1].split("## ")[0].strip().splitlines()
     assert len(trials) == 2 + len(TRIALS) + 1
-    assert trials[2].startswith("| t00002 | TERMINATED | 0.1 | 8 | onepfrac | 78.25 |")
+    assert trials[2].startswith("| t00002 | TERMINATED | 0.1 | onepfrac | 8 | 78.25 |")
     assert trials[-1].startswith("| tbroken | ERROR |")
 
     failures = text.split("## Failed trials")[1]
@@ -114,7 +115,7 @@ def test_report_holds_best_config_plots_table_failures_and_overhead(tmp_path):
     fractions = [(100.0 + i - 90.0) / (100.0 + i) for i in range(len(TRIALS))]
     assert f"{100 * sum(fractions) / len(fractions):.1f} % of trial wall time" in overhead
     assert "above the 10 % target" in overhead
-    assert not list(report.parent.glob(".*tmp"))
+    assert not list(report.parent.glob("*.partial"))
 
 
 def test_best_config_shows_the_trials_own_generator_and_early_stops(tmp_path):
@@ -148,19 +149,6 @@ def test_two_objectives_draw_the_pareto_front(tmp_path):
     assert front_ids == ["t00000", "t00001", "t00002"]
     assert "None." in text.split("## Failed trials")[1]
     assert (report.parent / "param_importances.png").is_file()
-
-
-def test_spec_written_from_study_spec_fields_is_understood(tmp_path):
-    """StudySpec.to_dict() names the second objective "second_objective" and has no "metric"."""
-    study_dir = make_study_dir(tmp_path, second_metric="synthetic_images", failed=False)
-    spec = json.loads((study_dir / "spec.json").read_text())
-    for key in ("metric", "mode", "second_metric", "second_mode"):
-        del spec[key]
-    spec["second_objective"] = "synthetic_images"
-    (study_dir / "spec.json").write_text(json.dumps(spec))
-    text = write_report(study_dir).read_text()
-    assert "Objective: maximise `top1` and minimise `synthetic_images`." in text
-    assert "3 of 5 completed trials are on the front" in text
 
 
 def test_importances_are_skipped_with_a_note_for_a_single_trial(tmp_path):
@@ -211,16 +199,14 @@ def test_cli_writes_the_report_and_reports_errors_in_one_line(tmp_path, capsys):
 
 def test_reads_what_run_study_writes(tmp_path):
     """The contract with run_study: StudySpec.save, results_columns and storage_url, no Ray."""
-    from fdsl_ray.study.run import results_columns, write_results
-    from fdsl_ray.study.search import storage_url
-    from fdsl_ray.study.spec import StudySpec
+    from fdsl_ray.study.run import results_columns
 
     spec = StudySpec(name="contract", generator={"name": "onepfrac", "num_categories": 4,
                                                  "images_per_category": 2, "image_size": 16},
                      space={"delta": SPACE["delta"], "num_categories": SPACE["num_categories"]},
                      second_objective="synthetic_images")
     study_dir = tmp_path / "contract"
-    spec.save(study_dir / "spec.json")
+    spec.save(study_dir / SPEC_FILE)
     study = optuna.create_study(study_name=spec.name, storage=storage_url(spec, study_dir),
                                 directions=["maximize", "minimize"])
     distributions = {name: _distributions()[name] for name in spec.space}

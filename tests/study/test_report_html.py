@@ -17,7 +17,8 @@ import PIL.Image
 import pytest
 from test_report import html_images
 
-from fdsl_ray.study.report import HTML_FILE, trial_epochs, write_report
+from fdsl_ray.study.layout import HTML_FILE
+from fdsl_ray.study.report import trial_epochs, write_report
 from fdsl_ray.study.run import run_study
 from fdsl_ray.study.spec import StudySpec
 

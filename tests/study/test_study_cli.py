@@ -14,7 +14,8 @@ import ray
 import yaml
 
 from fdsl_ray.cli import main
-from fdsl_ray.study.run import STATE_FILE, results_columns, write_results
+from fdsl_ray.study.layout import STATE_FILE
+from fdsl_ray.study.run import results_columns, write_results
 from fdsl_ray.study.spec import StudySpec
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"

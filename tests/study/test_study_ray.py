@@ -14,11 +14,9 @@ import optuna
 import pytest
 from ray import tune
 
-from fdsl_ray.study.baseline import BASELINE_FILE
-from fdsl_ray.study.run import REPLICATE_COLUMNS, SPEC_FILE, results_columns, run_study
-from fdsl_ray.study.search import OPTUNA_DB
+from fdsl_ray.study.layout import BASELINE_FILE, OPTUNA_DB, SPEC_FILE, TRIAL_RECORD
+from fdsl_ray.study.run import REPLICATE_COLUMNS, results_columns, run_study
 from fdsl_ray.study.spec import StudySpec
-from fdsl_ray.study.trial import TRIAL_RECORD
 
 GENERATOR = {"name": "onepfrac", "image_size": 16, "n_points": 300, "num_categories": 4,
              "images_per_category": 4}
