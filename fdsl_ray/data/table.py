@@ -55,13 +55,17 @@ def find_table(generator: dict[str, Any], root: str | os.PathLike) -> CategoryTa
 
 
 def _search_ranges(gen: Generator, progress: bool) -> CategoryTable:
-    """Every label range as one Ray task (about four per CPU), gathered as they finish."""
+    """Every label range as one Ray task (about four per CPU), gathered as they finish.
+
+    The tasks are spread over the cluster explicitly: inside a study trial they would
+    otherwise be captured by the trial's one-bundle placement group, which has no CPU left for
+    them (Tune refuses them), and the CPUs its stream's actors will hold are still free."""
     from tqdm import tqdm
 
     started = time.perf_counter()
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     chunk = max(1, math.ceil(gen.num_classes / (4 * cpus)))
-    search = ray.remote(num_cpus=1)(search_range)
+    search = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(search_range)
     starts = range(0, gen.num_classes, chunk)
     refs = {search.remote(gen.config, start, min(start + chunk, gen.num_classes)): start
             for start in starts}

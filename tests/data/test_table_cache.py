@@ -28,6 +28,26 @@ def test_ray_tasks_compute_the_single_process_table_and_cache_it(ray_session, tm
     assert find_table({**config, "image_size": 8}, tmp_path).digest == table.digest
 
 
+@pytest.mark.slow
+def test_a_study_trial_plans_a_large_table_beside_its_own_placement_group(ray_session, tmp_path):
+    """A trial holds a one-bundle placement group that captures its tasks; the table's Ray
+    tasks must run outside it (the quickstart's 100 categories failed every trial)."""
+    from ray import tune
+
+    config = {**SMALL, "num_categories": PARALLEL_MIN}
+
+    def trial(_: dict) -> dict:
+        return {"digest": plan_table(config).digest}
+
+    tuner = tune.Tuner(tune.with_resources(trial, {"cpu": 1}),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), name="plan"))
+    result = tuner.fit()[0]
+    assert result.error is None
+    values = dict(config)
+    assert result.metrics["digest"] == compute_table(
+        create_generator(values.pop("name"), **values)).digest
+
+
 def test_an_interrupted_search_leaves_no_table(tmp_path):
     config = {**SMALL, "filling_threshold": 0.99, "max_attempts": 1}
     with pytest.raises(ValueError, match="no draw of category 0 filled more than"):
