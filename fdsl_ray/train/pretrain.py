@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import itertools
 import json
 import math
 import os
@@ -267,30 +268,76 @@ def run_environment(device: torch.device) -> dict[str, str]:
 # ----------------------------------------------------------------------------- worker side
 
 
+def _shuffled(batches: Iterator[dict[str, torch.Tensor]], buffer: int,
+              generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
+    """One epoch's batches drawn at random from a pool of about `buffer` rows that the
+    incoming batches refill (Ray's local shuffle, but restarted every epoch, so that an
+    epoch's batches depend on that epoch's rows and seed alone: a run resumed at any epoch
+    draws what the uninterrupted run drew). As many batches leave as came in."""
+    pool: dict[str, torch.Tensor] = {}
+    filled = capacity = 0
+    for batch in batches:
+        size = len(batch["label"])
+        if not pool:
+            capacity = max(size, -(-buffer // size) * size)
+            pool = {key: value.new_empty((capacity, *value.shape[1:]))
+                    for key, value in batch.items()}
+        if filled < capacity:
+            for key, value in batch.items():
+                pool[key][filled:filled + size] = value
+            filled += size
+            continue
+        slots = torch.randperm(capacity, generator=generator)[:size]
+        yield {key: value[slots] for key, value in pool.items()}
+        for key, value in batch.items():
+            pool[key][slots] = value
+    if pool:
+        order = torch.randperm(filled, generator=generator)
+        for start in range(0, filled, size):
+            yield {key: value[order[start:start + size]] for key, value in pool.items()}
+
+
 def _batch_stream(
     shard: ray.data.DataIterator, config: PretrainConfig, plan: dict, start_epoch: int
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Exactly the batches of epochs start_epoch.. of the run, then the rest of the shard.
 
-    A dataset holding one epoch (`plan["epochs_per_pass"] == 1`) is iterated once per epoch;
-    one holding them all is iterated once, and on resume the finished epochs' batches are read
-    and skipped (their images are a pure function of the row, so the rest is unchanged).
-    Leftover rows (fewer than a batch) are drained so that every pass ends cleanly.
+    A dataset holding one epoch (`plan["epochs_per_pass"] == 1`, a store) is iterated once
+    per epoch and its leftover rows (fewer than a batch per worker) drained. A stream holds
+    the rows every epoch from `plan["stream_start_epoch"]` on needs, exactly `steps` batches
+    per worker and epoch, and is iterated once: a run resumed by the driver starts its stream
+    at its checkpoint's epoch and renders nothing twice.
     """
     steps, per_pass = plan["steps_per_epoch"], plan["epochs_per_pass"]
+    batch_size = config.worker_batch_size
     if per_pass == 1:
-        passes, skip = range(start_epoch, config.epochs), 0
-    else:
-        passes, skip = range(1), start_epoch * steps
-    for index in passes:
-        batches = shard.iter_torch_batches(
-            batch_size=config.worker_batch_size, drop_last=True,
-            local_shuffle_buffer_size=config.shuffle_buffer or None,
-            local_shuffle_seed=config.seed * 1_000_003 + index if config.shuffle_buffer else None,
-        )
-        for position, batch in enumerate(batches):
-            if skip <= position < steps * per_pass:
-                yield batch
+        for epoch in range(start_epoch, config.epochs):
+            batches = iter(shard.iter_torch_batches(batch_size=batch_size, drop_last=True))
+            yield from _epoch_batches(batches, steps, config, epoch)
+            for _ in batches:
+                pass
+        return
+    skip = start_epoch - plan["stream_start_epoch"]
+    if skip < 0:
+        raise RuntimeError(f"the checkpoint is at epoch {start_epoch}, before the stream's "
+                           f"first epoch {plan['stream_start_epoch']}")
+    batches = iter(shard.iter_torch_batches(batch_size=batch_size, drop_last=True))
+    for _ in range(skip * steps):
+        next(batches)
+    for epoch in range(start_epoch, config.epochs):
+        yield from _epoch_batches(batches, steps, config, epoch)
+    for _ in batches:
+        pass
+
+
+def _epoch_batches(batches: Iterator[dict[str, torch.Tensor]], steps: int,
+                   config: PretrainConfig, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The next `steps` batches, shuffled within the epoch when shuffle_buffer is set."""
+    taken = itertools.islice(batches, steps)
+    if not config.shuffle_buffer:
+        return taken
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    return _shuffled(taken, config.shuffle_buffer, generator)
 
 
 def _train_loop(loop_config: dict) -> dict | None:
@@ -388,6 +435,10 @@ def _train_loop(loop_config: dict) -> dict | None:
             "stall_seconds_per_step": stall / steps_per_epoch,
             "lr": lr,
             "attempt": attempt,
+            # The epoch this attempt's stream began at (None for a store): a resumed run's
+            # stream starts at its checkpoint, so nothing before it is rendered again.
+            "stream_start_epoch": (plan["stream_start_epoch"] if plan["epochs_per_pass"] > 1
+                                   else None),
         }
         if not math.isfinite(epoch_loss):
             # Shown (reported without a checkpoint) and returned, so that the driver names the
@@ -432,7 +483,7 @@ def _plan(generator: dict, config: PretrainConfig, streaming: bool) -> tuple[dic
                          f"images over {config.num_workers} worker(s), so batch_size must be <= "
                          f"{images // config.num_workers * config.num_workers}")
     plan = {"num_classes": settings.num_classes, "steps_per_epoch": steps_per_epoch,
-            "epochs_per_pass": config.epochs if streaming else 1}
+            "epochs_per_pass": config.epochs if streaming else 1, "stream_start_epoch": 0}
     return settings.config, plan
 
 
@@ -484,15 +535,19 @@ def _check_resources(config: PretrainConfig, streaming: bool) -> None:
                              "run would wait forever")
 
 
-def _dataset(generator: dict, config: PretrainConfig, store_root: str | None, table_root: str):
+def _dataset(generator: dict, config: PretrainConfig, plan: dict, store_root: str | None,
+             table_root: str):
     """Rendered rows, and for transform="timm" a second actor pool that augments them. The
-    stream's category table is cached under table_root (a store's beside the store)."""
+    stream holds the rows the workers consume of each epoch from plan["stream_start_epoch"]
+    on; its category table is cached under table_root (a store's beside the store)."""
     from fdsl_ray.data import ensure_store, read_store, synthetic_dataset
 
     if store_root is not None:
         return read_store(ensure_store(generator, store_root))
     rendered = synthetic_dataset(
-        generator, epochs=config.epochs,
+        generator, epochs=config.epochs, start_epoch=plan["stream_start_epoch"],
+        rows_per_epoch=plan["steps_per_epoch"] * config.worker_batch_size * config.num_workers,
+        splits=config.num_workers,
         fresh_instances=config.fresh_instances, num_actors=config.num_data_actors,
         cpus_per_actor=config.cpus_per_data_actor, actor_resource=config.data_actor_resource,
         table_root=table_root,
@@ -573,6 +628,52 @@ def check_pretrain(
     return generator, plan, run_dir
 
 
+def _checkpointed_epoch(run_dir: str) -> int:
+    """Epochs done by the run's latest registered checkpoint (0 without one)."""
+    try:
+        metrics = ray.train.Result.from_path(run_dir).metrics
+    except RuntimeError:  # no run there yet
+        return 0
+    return int((metrics or {}).get("epoch", 0))
+
+
+def _fit(generator: dict, config: PretrainConfig, plan: dict, run_dir: str, run_name: str,
+         callbacks: list | None, store_root: str | None, storage_path: str,
+         last_try: bool) -> ray.train.Result | None:
+    """One TorchTrainer fit from the run's latest checkpoint, its stream starting at that
+    checkpoint's epoch; None when it failed and the run may try again. The driver retries
+    (max_failures) rather than Train's FailureConfig, which would restart the workers on
+    the stream of the first try and make them read and drop every epoch since."""
+    if store_root is None:
+        plan = {**plan, "stream_start_epoch": min(_checkpointed_epoch(run_dir),
+                                                  config.epochs - 1)}
+    dataset = _dataset(generator, config, plan, store_root, table_root=storage_path)
+    trainer = ray.train.torch.TorchTrainer(
+        _train_loop,
+        train_loop_config={"config": config.to_dict(), "plan": plan},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.num_workers, use_gpu=config.use_gpu,
+            resources_per_worker={"CPU": config.cpus_per_worker,
+                                  **({"GPU": 1} if config.use_gpu else {}),
+                                  **node_label(config.worker_resource)},
+        ),
+        datasets={"train": dataset},
+        dataset_config=_ordered_ingest(dataset),
+        run_config=ray.train.RunConfig(
+            name=run_name, storage_path=storage.parent(run_dir),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=0),
+            callbacks=callbacks,
+        ),
+    )
+    try:
+        return trainer.fit()
+    except ray.train.TrainingFailedError:
+        if last_try:
+            raise
+        return None
+
+
 def pretrain(
     generator: dict,
     config: PretrainConfig,
@@ -599,26 +700,11 @@ def pretrain(
     if done is not None:
         return done
     _check_resources(config, streaming=store_root is None)
-    dataset = _dataset(generator, config, store_root, table_root=storage_path)
-    trainer = ray.train.torch.TorchTrainer(
-        _train_loop,
-        train_loop_config={"config": config.to_dict(), "plan": plan},
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=config.num_workers, use_gpu=config.use_gpu,
-            resources_per_worker={"CPU": config.cpus_per_worker,
-                                  **({"GPU": 1} if config.use_gpu else {}),
-                                  **node_label(config.worker_resource)},
-        ),
-        datasets={"train": dataset},
-        dataset_config=_ordered_ingest(dataset),
-        run_config=ray.train.RunConfig(
-            name=run_name, storage_path=storage.parent(run_dir),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
-            callbacks=callbacks,
-        ),
-    )
-    result = trainer.fit()
+    for failures in itertools.count():
+        result = _fit(generator, config, plan, run_dir, run_name, callbacks, store_root,
+                      storage_path, last_try=failures == config.max_failures)
+        if result is not None:
+            break
     diverged = result.return_value
     if diverged is not None:
         raise ValueError(f"pre-training loss is {diverged['loss']} at epoch {diverged['epoch']} "

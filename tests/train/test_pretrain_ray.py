@@ -213,6 +213,20 @@ def test_a_loaded_machine_gives_the_same_run(one_actor_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_resumed_after_a_failure_streams_from_its_checkpoint_and_repeats_the_run(
+        one_actor_run, tmp_path):
+    config = _config(epochs=3, shuffle_buffer=64, num_data_actors=1, cpus_per_data_actor=0.5)
+    failed, killed = _run_with_a_kill(config, tmp_path, "resumed")
+    assert killed and isinstance(failed, Exception)
+    resumed = pretrain(GENERATOR, config, storage_path=str(tmp_path), run_name="resumed")
+    again = [record for record in resumed.history if record["attempt"] == 2]
+    assert again and {record["stream_start_epoch"] for record in again} == {
+        again[0]["epoch"] - 1}
+    assert {record["stream_start_epoch"] for record in one_actor_run.history} == {0}
+    _assert_identical(resumed, one_actor_run)
+
+
+@pytest.mark.slow
 def test_a_run_records_its_environment(one_actor_run):
     import numba
     import numpy
