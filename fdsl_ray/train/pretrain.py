@@ -3,8 +3,9 @@
 `pretrain()` runs on the driver (or inside a Tune trial): it validates everything, checks that
 the cluster can host the run, builds the Ray Data stream and fits a `TorchTrainer` whose
 workers run `_train_loop`. Every epoch reports metrics with a checkpoint, so Tune sees each
-epoch and a run resumes from its latest checkpoint, after a dead worker (FailureConfig) or when
-called again with the same `storage_path` and `run_name`. The final weights are exported with
+epoch and a run resumes from its latest checkpoint, after a failed fit (the driver retries it
+`max_failures` times) or when called again with the same `storage_path` and `run_name`; a
+stream then starts at the checkpoint's epoch. The final weights are exported with
 `export_pretrained`, ready for `finetune(weights=...)`.
 """
 
@@ -317,13 +318,11 @@ def _batch_stream(
             for _ in batches:
                 pass
         return
-    skip = start_epoch - plan["stream_start_epoch"]
-    if skip < 0:
-        raise RuntimeError(f"the checkpoint is at epoch {start_epoch}, before the stream's "
-                           f"first epoch {plan['stream_start_epoch']}")
+    if plan["stream_start_epoch"] != min(start_epoch, config.epochs - 1):
+        # Rows of the wrong epochs would train without an error: refuse instead.
+        raise RuntimeError(f"the checkpoint is at epoch {start_epoch} but the stream starts "
+                           f"at epoch {plan['stream_start_epoch']}")
     batches = iter(shard.iter_torch_batches(batch_size=batch_size, drop_last=True))
-    for _ in range(skip * steps):
-        next(batches)
     for epoch in range(start_epoch, config.epochs):
         yield from _epoch_batches(batches, steps, config, epoch)
     for _ in batches:

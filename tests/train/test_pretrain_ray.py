@@ -105,6 +105,8 @@ def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_p
     assert [record["epoch"] for record in result.history] == [1, 2, 3, 4, 5, 6]
     attempts = [record["attempt"] for record in result.history]
     assert attempts[0] == 1 and attempts[-1] == 2 and attempts == sorted(attempts)
+    again = [record for record in result.history if record["attempt"] == 2]
+    assert {record["stream_start_epoch"] for record in again} == {again[0]["epoch"] - 1}
 
 
 @pytest.mark.slow
@@ -214,9 +216,9 @@ def test_a_loaded_machine_gives_the_same_run(one_actor_run, tmp_path):
 
 @pytest.mark.slow
 def test_a_run_resumed_after_a_failure_streams_from_its_checkpoint_and_repeats_the_run(
-        one_actor_run, tmp_path):
+        one_actor_run, tmp_path, own_processes):
     config = _config(epochs=3, shuffle_buffer=64, num_data_actors=1, cpus_per_data_actor=0.5)
-    failed, killed = _run_with_a_kill(config, tmp_path, "resumed")
+    failed, killed = _run_with_a_kill(config, tmp_path, "resumed", own_processes)
     assert killed and isinstance(failed, Exception)
     resumed = pretrain(GENERATOR, config, storage_path=str(tmp_path), run_name="resumed")
     again = [record for record in resumed.history if record["attempt"] == 2]
