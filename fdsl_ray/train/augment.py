@@ -32,6 +32,12 @@ def random_resized_crop(
     """float [B, C, H, W] -> [B, C, size, size]: per-image crop of area fraction in `scale` and
     aspect 3/4..4/3, resized bilinearly, then flipped left-right / upside-down with p = 0.5.
 
+    A crop that does not fit in the image is the whole image, as in timm's
+    RandomResizedCrop.get_params fallback (timm retries 10 draws first; one draw here). So
+    `scale` (1, 1) is flips only: clamping such a crop instead would stretch every image by
+    up to 15 % in one direction and blur it, which slowed the CPU recipe's pre-training to half
+    the rate of the same steps without it (benchmarks/quickstart_probe.py).
+
     Random numbers come from `generator` (on the CPU, so one seed gives the same crops on any
     device); only the resampling runs on the batch's device.
     """
@@ -42,8 +48,11 @@ def random_resized_crop(
         math.log(_ASPECT_RATIO[0]), math.log(_ASPECT_RATIO[1]), generator=generator
     )
     ratio = torch.exp(log_ratio)
-    width = torch.sqrt(area * ratio).clamp(max=1.0)
-    height = torch.sqrt(area / ratio).clamp(max=1.0)
+    width = torch.sqrt(area * ratio)
+    height = torch.sqrt(area / ratio)
+    fits = (width <= 1.0) & (height <= 1.0)
+    width = torch.where(fits, width, 1.0)
+    height = torch.where(fits, height, 1.0)
     centre_x = (torch.rand(count, generator=generator) * 2 - 1) * (1 - width)
     centre_y = (torch.rand(count, generator=generator) * 2 - 1) * (1 - height)
     flip_x = _random_signs(count, hflip, generator)

@@ -107,6 +107,18 @@ def test_crop_shapes_determinism_and_flips():
     assert 0 < sum(upside_down[1::2]) < 12  # vflip=True flips about half
 
 
+def test_a_crop_of_the_whole_area_is_the_image_itself_flipped():
+    """crop_scale (1, 1), the CPU recipe's "no crops": flips only, no stretch and no blur."""
+    batch = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    out = random_resized_crop(batch, 32, (1.0, 1.0), hflip=True, vflip=True,
+                              generator=torch.Generator().manual_seed(3))
+    for i in range(64):
+        flipped = [torch.allclose(out[i], view, atol=1e-5)
+                   for view in (batch[i], batch[i].flip(-1), batch[i].flip(-2),
+                                batch[i].flip(-1, -2))]
+        assert sum(flipped) == 1, f"image {i} is not one of its four flips"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
