@@ -46,6 +46,7 @@ MIN_MAPS, MAX_MAPS = 2, 7
 SEARCH_SIZE = 512
 DEFAULT_WEIGHTS = (0.8, 0.9, 1.1, 1.2)
 RELEASE_WEIGHTS = (0.2, 0.6, 1.4, 1.8)
+WEIGHTED_CACHE = 4096  # weighted systems kept (about 1 kB each), emptied when full
 
 
 def weight_rows(weights: tuple[float, ...]) -> np.ndarray:
@@ -110,6 +111,7 @@ class FractalDB(Generator):
         self._categories: dict[int, IFSSystem] = {}
         self.search_attempts: dict[int, int] = {}  # label -> the accepted draw's attempt
         self.weight_rows = weight_rows(config.weights)
+        self._weighted: dict[tuple[int, int], IFSSystem] = {}
 
     @property
     def systems_per_category(self) -> int:
@@ -123,6 +125,7 @@ class FractalDB(Generator):
         self._categories = {label: IFSSystem.from_json(system)
                             for label, system in enumerate(table.systems)}
         self.search_attempts = dict(enumerate(table.attempts))
+        self._weighted.clear()
 
     def category_system(self, label: int) -> IFSSystem:
         """The first sampled system whose search render fills enough; cached."""
@@ -162,12 +165,24 @@ class FractalDB(Generator):
         instance = int(instance) if isinstance(instance, np.integer) else instance
         check_int("instance", instance, 0)
         row = (instance // (4 * self.settings.renders_per_system)) % self.systems_per_category
-        return self.category_system(label).scaled(self.weight_rows[row])
+        return self._weighted_system(int(label), row)
+
+    def _weighted_system(self, label: int, row: int) -> IFSSystem:
+        """Category `label` weighted by weight row `row`, cached: building and validating a
+        system costs about as much as a tenth of its render."""
+        system = self._weighted.get((label, row))
+        if system is None:
+            if len(self._weighted) >= WEIGHTED_CACHE:
+                self._weighted.clear()
+            system = self.category_system(label).scaled(self.weight_rows[row])
+            self._weighted[label, row] = system
+        return system
 
     def _render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
         config = self.settings
-        systems = [self.instance_system(int(label), int(instance))
-                   for label, instance in zip(labels, instances, strict=True)]
+        rows = (instances // (4 * config.renders_per_system)) % self.systems_per_category
+        systems = [self._weighted_system(label, row)
+                   for label, row in zip(labels.tolist(), rows.tolist(), strict=True)]
         if config.flips:
             mask_keys = keys_for(config.seed, MASK_STREAM, labels, instances // 4)
             flips = instances % 4

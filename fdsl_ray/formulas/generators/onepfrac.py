@@ -174,7 +174,8 @@ class OnePFrac(Generator):
 
     def _render(self, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
         config = self.settings
-        systems = [self.category_system(int(label)) for label in labels]
+        systems = [self._categories.get(label) or self.category_system(label)
+                   for label in labels.tolist()]
         flips = instances % 4 if config.flips else np.zeros_like(instances)
         return render_systems(
             systems, keys_for(config.seed, MASK_STREAM, labels, instances), flips,
