@@ -78,6 +78,15 @@ def shared_uniforms(n_points: int) -> np.ndarray:
     return uniforms
 
 
+@functools.lru_cache(maxsize=4)
+def shared_slots(n_points: int) -> np.ndarray:
+    """uint8 int(u * 2**BUCKET_BITS) of every shared u (exact: a power-of-two scale): the
+    bucket of each step, computed once for all systems instead of per step."""
+    slots = (shared_uniforms(n_points) * (1 << BUCKET_BITS)).astype(np.uint8)
+    slots.flags.writeable = False
+    return slots
+
+
 @numba.njit(cache=True)
 def _map_index(cumulative, n_maps, u):
     """The map whose cumulative interval holds u: the number of boundaries at or below u."""
@@ -89,9 +98,9 @@ def _map_index(cumulative, n_maps, u):
 
 @numba.njit(cache=True)
 def _fill_shared_buckets(cumulative, n_maps, buckets):
-    """buckets[j]: the references' map (the first whose cumulative is >= u, i.e. the number of
-    boundaries below u) for every u in [j / 256, (j + 1) / 256), or -1 where a boundary lies
-    in that interval."""
+    """buckets[j]: 6 x the references' map (the first whose cumulative is >= u, i.e. the
+    number of boundaries below u), its row in the flat maps, for every u in
+    [j / 256, (j + 1) / 256), or -1 where a boundary lies in that interval."""
     size = buckets.size
     for j in range(size):
         low, high = j / size, (j + 1) / size
@@ -100,13 +109,14 @@ def _fill_shared_buckets(cumulative, n_maps, buckets):
         for k in range(n_maps - 1):
             index += cumulative[k] < low
             split |= low <= cumulative[k] < high
-        buckets[j] = -1 if split else index
+        buckets[j] = -1 if split else 6 * index
 
 
 @numba.njit(cache=True)
 def _fill_buckets(cumulative, n_maps, buckets):
-    """buckets[j]: the map of every 32-bit draw whose top bits are j, or -1 where a boundary
-    falls inside the bucket. The index never decreases with u, so equal ends mean one map.
+    """buckets[j]: 6 x the map (its row in the flat maps) of every 32-bit draw whose top bits
+    are j, or -1 where a boundary falls inside the bucket. The index never decreases with u,
+    so equal ends mean one map.
 
     A table load instead of a scan over the boundaries: the scan was most of a step's cost
     with FractalDB's up to 8 maps, and only the few split buckets still scan.
@@ -115,61 +125,67 @@ def _fill_buckets(cumulative, n_maps, buckets):
     for j in range(buckets.size):
         first = _map_index(cumulative, n_maps, float(j << shift) * TO_UNIT)
         last = _map_index(cumulative, n_maps, float(((j + 1) << shift) - 1) * TO_UNIT)
-        buckets[j] = first if first == last else -1
+        buckets[j] = 6 * first if first == last else -1
 
 
 @numba.njit(inline="always", cache=True)
-def _apply(maps, index, x, y):
+def _apply(maps, row, x, y):
     """The references' step, in their operation order: x * a + y * b + e, x * c + y * d + f.
-    maps is the flat [M * 6] rows: a constant row stride and an unsigned index spare a
-    multiply and numba's negative-index check per step."""
-    row = np.uint64(index) * np.uint64(6)
+    maps is the flat [M * 6] rows and `row` a map's first: the buckets hold rows, not maps,
+    and an unsigned index spares numba's negative-index check per step."""
+    row = np.uint64(row)
     return (x * maps[row] + y * maps[row + np.uint64(1)] + maps[row + np.uint64(4)],
             x * maps[row + np.uint64(2)] + y * maps[row + np.uint64(3)] + maps[row + np.uint64(5)])
 
 
 @numba.njit(inline="always", cache=True)
-def _next_map(cumulative, n_maps, uniforms, shared, buckets, key, step, bits):
-    """(map of `step`, the 64 random bits it leaves to the next step). Shared: the
-    references' map of u (the number of boundaries below it), a table load but in the few
-    buckets a boundary splits. Per-category: one 64-bit draw of `key` serves two steps (32
-    bits each)."""
+def _next_map(cumulative, n_maps, uniforms, slots, shared, buckets, key, step, bits):
+    """(the maps row of `step`'s map, the 64 random bits it leaves to the next step). Shared:
+    the references' map of u (the number of boundaries below it), a table load by u's slot
+    but in the few buckets a boundary splits. Per-category: one 64-bit draw of `key` serves
+    two steps (32 bits each)."""
     if shared:
+        # u read before the branch, the split scan kept in this shape: other shapes (u read
+        # in the branch, 6 * index after the scan) leave numba's array refcounting in the loop,
+        # 3x the step's time.
         u = uniforms[np.uint64(step - 1)]
-        index = buckets[np.uint64(np.int64(u * buckets.size))]
-        if index < 0:
-            index = 0
+        row = buckets[np.uint64(slots[np.uint64(step - 1)])]
+        if row < 0:
+            row = 0
             for k in range(n_maps - 1):
-                index += cumulative[k] < u
-        return index, bits
+                row += 6 * (cumulative[k] < u)
+        return row, bits
     if step & 1:
         bits = draw_bits(key, np.uint64(step >> 1))
         half = bits >> np.uint64(32)
     else:
         half = bits & np.uint64(0xFFFFFFFF)
-    index = buckets[half >> np.uint64(32 - BUCKET_BITS)]
-    if index < 0:
-        index = _map_index(cumulative, n_maps, float(half) * TO_UNIT)
-    return index, bits
+    row = buckets[half >> np.uint64(32 - BUCKET_BITS)]
+    if row < 0:
+        row = 6 * _map_index(cumulative, n_maps, float(half) * TO_UNIT)
+    return row, bits
 
 
 @numba.njit(inline="always", cache=True)
-def _trace(maps, cumulative, n_maps, uniforms, shared, buckets, key, n_points, warmup, xs, ys):
+def _trace(maps, cumulative, n_maps, uniforms, slots, shared, buckets, key, n_points, warmup,
+           xs, ys):
     """_orbit's loops, inlined with `shared` a constant: a branch on it per step (or on the
     warm-up, or numba's negative-index checks) costs as much as the step itself."""
     bits = np.uint64(0)
     x = y = 0.0
     xs[0] = ys[0] = 0.0
     for step in range(1, warmup + 1):
-        index, bits = _next_map(cumulative, n_maps, uniforms, shared, buckets, key, step, bits)
-        x, y = _apply(maps, index, x, y)
+        row, bits = _next_map(cumulative, n_maps, uniforms, slots, shared, buckets, key, step,
+                              bits)
+        x, y = _apply(maps, row, x, y)
         xs[np.uint64(step)] = x
         ys[np.uint64(step)] = y
     x_low = x_high = x
     y_low = y_high = y
     for step in range(warmup + 1, n_points):
-        index, bits = _next_map(cumulative, n_maps, uniforms, shared, buckets, key, step, bits)
-        x, y = _apply(maps, index, x, y)
+        row, bits = _next_map(cumulative, n_maps, uniforms, slots, shared, buckets, key, step,
+                              bits)
+        x, y = _apply(maps, row, x, y)
         xs[np.uint64(step)] = x
         ys[np.uint64(step)] = y
         x_low = min(x_low, x)
@@ -180,18 +196,19 @@ def _trace(maps, cumulative, n_maps, uniforms, shared, buckets, key, n_points, w
 
 
 @numba.njit(cache=True)
-def _orbit(maps, cumulative, n_maps, uniforms, shared, buckets, key, n_points, warmup, xs, ys):
+def _orbit(maps, cumulative, n_maps, uniforms, slots, shared, buckets, key, n_points, warmup,
+           xs, ys):
     """xs, ys [n_points] from the origin (point 0); (finite, x low, x high, y low, y high) over
     the points from `warmup` on. An orbit that leaves the finite floats never comes back (inf
     and NaN absorb every affine map), so the last point alone says whether all are finite."""
     maps = maps.reshape(-1)
     if shared:
         _fill_shared_buckets(cumulative, n_maps, buckets)
-        return _trace(maps, cumulative, n_maps, uniforms, True, buckets, key, n_points, warmup,
-                      xs, ys)
+        return _trace(maps, cumulative, n_maps, uniforms, slots, True, buckets, key, n_points,
+                      warmup, xs, ys)
     _fill_buckets(cumulative, n_maps, buckets)
-    return _trace(maps, cumulative, n_maps, uniforms, False, buckets, key, n_points, warmup,
-                  xs, ys)
+    return _trace(maps, cumulative, n_maps, uniforms, slots, False, buckets, key, n_points,
+                  warmup, xs, ys)
 
 
 @numba.njit(inline="always", cache=True)
@@ -348,11 +365,12 @@ def _count_filled(canvas):
 
 
 @numba.njit(cache=True)
-def render_kernel(maps, cumulative, n_maps, uniforms, shared, point_keys, mask_keys, hashes,
-                  flips, n_points, warmup, patch, xs, ys, canvas, resized, starts, counts, weights,
-                  rows, out, filling):
+def render_kernel(maps, cumulative, n_maps, uniforms, slots, shared, point_keys, mask_keys,
+                  hashes, flips, n_points, warmup, patch, xs, ys, canvas, resized, starts, counts,
+                  weights, rows, out, filling):
     """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps); with `shared` every
-    image reads the shared uniforms [n_points - 1], else image b draws from point_keys[b];
+    image reads the shared uniforms [n_points - 1] and their slots, else image b draws from
+    point_keys[b];
     hashes are the counter hashes of the mask draws (counter_hashes, or [0] without patches).
     xs, ys [n_points], canvas [R, R] (zeroed), resized [S, S] and rows are scratch. With B
     rows, out [B, S, S] gets the images; with none, filling [B] gets each canvas' filling
@@ -364,7 +382,7 @@ def render_kernel(maps, cumulative, n_maps, uniforms, shared, point_keys, mask_k
     measure = out.shape[0] != filling.size
     for image in range(filling.size):
         finite, x_low, x_high, y_low, y_high = _orbit(
-            maps[image], cumulative[image], n_maps[image], uniforms, shared, buckets,
+            maps[image], cumulative[image], n_maps[image], uniforms, slots, shared, buckets,
             point_keys[image], n_points, warmup, xs, ys)
         if finite:
             _rasterise(canvas, xs, ys, warmup, n_points, mask_keys[image], patch, x_low,
@@ -467,15 +485,16 @@ def _run(systems: Sequence[IFSSystem], mask_keys: np.ndarray, flips: np.ndarray,
         cumulative[index, : system.n_maps] = system.cumulative
         n_maps[index] = system.n_maps
     uniforms = shared_uniforms(n_points) if not keyed else np.zeros(1)
+    slots = shared_slots(n_points) if not keyed else np.zeros(1, dtype=np.uint8)
     out = np.empty((0 if image_size is None else count, size, size), dtype=np.uint8)
     filling = np.zeros(count, dtype=np.float64)
     xs, ys, canvas, resized, rows = _scratch(n_points, render_size, size)
     starts, counts, weights = area_taps(render_size, size)
     hashes = (counter_hashes((n_points - warmup_points + 1) // 2) if patch
               else np.zeros(1, dtype=np.uint64))
-    render_kernel(maps, cumulative, n_maps, uniforms, not keyed, point_keys, mask_keys, hashes,
-                  flips, n_points, warmup_points, bool(patch), xs, ys, canvas, resized, starts,
-                  counts, weights, rows, out, filling)
+    render_kernel(maps, cumulative, n_maps, uniforms, slots, not keyed, point_keys, mask_keys,
+                  hashes, flips, n_points, warmup_points, bool(patch), xs, ys, canvas, resized,
+                  starts, counts, weights, rows, out, filling)
     return out, filling
 
 
