@@ -33,6 +33,7 @@ from fdsl_ray.train import (
     create_vit,
     export_pretrained,
     finetune,
+    get_model,
 )
 from fdsl_ray.train.loss import training_loss
 from fdsl_ray.train.preprocess import to_model_input
@@ -87,7 +88,7 @@ def main() -> None:
     if args.steps % 10:
         parser.error(f"--steps={args.steps} must be a multiple of 10 (the schedule's ten parts)")
     torch.set_num_threads(1)
-    spec = ModelSpec.named(args.model)
+    spec = get_model(args.model)
     started = time.perf_counter()
     weights, loss = (None, float("nan"))
     if args.steps:

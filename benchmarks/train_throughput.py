@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from fdsl_ray.formulas import create_generator  # noqa: E402
 from fdsl_ray.train import pretrain  # noqa: E402
 from fdsl_ray.train.augment import TimmAugment, timm_transform_kwargs  # noqa: E402
-from fdsl_ray.train.models import ModelSpec  # noqa: E402
+from fdsl_ray.train.models import get_model  # noqa: E402
 from fdsl_ray.train.pretrain import required_cpus  # noqa: E402
 from fdsl_ray.train.recipes import get_recipe, list_recipes  # noqa: E402
 
@@ -107,7 +107,7 @@ def augment_cost(args: argparse.Namespace) -> int:
     """Seconds per image of the recipe's transform alone, on this process's one core."""
     torch.set_num_threads(1)
     config = get_recipe(args.recipe).pretrain_config(model=args.model)
-    size = ModelSpec.named(config.model).resolved_img_size
+    size = get_model(config.model).resolved_img_size
     generator = create_generator("onepfrac", delta=0.1, image_size=args.image_size,
                                  num_categories=args.images, images_per_category=1)
     labels = np.arange(args.images)

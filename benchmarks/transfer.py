@@ -30,7 +30,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 import ray  # noqa: E402
 
 from fdsl_ray.formulas.presets import PRESETS  # noqa: E402
-from fdsl_ray.train import FinetuneConfig, ModelSpec, PretrainConfig, finetune, pretrain  # noqa: E402
+from fdsl_ray.train import FinetuneConfig, PretrainConfig, finetune, get_model, pretrain  # noqa: E402
 
 MARGIN_POINTS = 20.0
 
@@ -59,7 +59,7 @@ def _finetune_seeds(weights: str | None, args: argparse.Namespace) -> list[float
     scores = []
     for seed in range(args.seeds):
         result = finetune(FinetuneConfig(seed=seed), weights=weights,
-                          model=ModelSpec.named(args.model) if weights is None else None)
+                          model=get_model(args.model) if weights is None else None)
         scores.append(result.top1)
         print(f"    fine-tune seed {seed}: top-1 {result.top1:.1f} % "
               f"({result.compute_seconds:.0f} s)", flush=True)

@@ -23,7 +23,7 @@ def _shots(text: str) -> int | None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     from fdsl_ray.train.downstream import list_downstream
     from fdsl_ray.train.finetune import DEVICES, MODES, OPTIMIZERS
-    from fdsl_ray.train.models import list_models, list_presets
+    from fdsl_ray.train.models import list_models
     from fdsl_ray.train.recipes import list_recipes
 
     parser = subparsers.add_parser(
@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", help=f"one of {', '.join(list_downstream())} (default: "
                         "the recipe's)")
     parser.add_argument("--model", default=None,
-                        help="architecture: a preset (" + ", ".join(list_presets()) + ") or a timm "
-                        f"name ({', '.join(list_models())}); default: cpu_small for --scratch, "
+                        help=f"a registered model ({', '.join(list_models())}); default: "
+                        "cpu_small for --scratch, "
                         "the one recorded beside --checkpoint otherwise")
     parser.add_argument("--shots", type=_shots, default=argparse.SUPPRESS,
                         help="training images per class, or 'all' (default: the recipe's)")
@@ -67,11 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _model(name: str | None, scratch: bool):
-    from fdsl_ray.train.models import ModelSpec
+    from fdsl_ray.train.models import get_model
 
     if name is None:
-        return ModelSpec.cpu_small() if scratch else None
-    return ModelSpec.named(name)
+        return get_model("cpu_small") if scratch else None
+    return get_model(name)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ _PASSTHROUGH = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fdsl_ray.train.models import list_models, list_presets
+    from fdsl_ray.train.models import list_models
     from fdsl_ray.train.recipes import list_recipes
 
     parser = subparsers.add_parser(
@@ -43,8 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("generator", metavar="NAME", help="generator name (see `fdsl generate`)")
     parser.add_argument("--recipe", choices=list_recipes(), default="cpu",
                         help="a named recipe (fdsl_ray.train.recipes); default %(default)s")
-    parser.add_argument("--model", help="a preset (" + ", ".join(list_presets()) + ") or a timm "
-                        f"name ({', '.join(list_models())})")
+    parser.add_argument("--model", help=f"a registered model ({', '.join(list_models())})")
     schedule = parser.add_mutually_exclusive_group()
     schedule.add_argument("--epochs", type=int, help="passes over the data set")
     schedule.add_argument("--iterations", type=int, help="optimisation steps instead of epochs "

@@ -25,7 +25,7 @@ from fdsl_ray.study.layout import BASELINE_FILE
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.stats import summary, verdict
 from fdsl_ray.train.finetune import FinetuneConfig, finetune
-from fdsl_ray.train.models import ModelSpec
+from fdsl_ray.train.models import ModelSpec, get_model
 
 
 def protocols(config: FinetuneConfig) -> dict[str, FinetuneConfig]:
@@ -64,7 +64,7 @@ def scratch_baseline(spec: StudySpec) -> dict[str, Any]:
         replicates = []
         for seed in key["finetune_seeds"]:
             scores = score_protocols(spec.finetune_config(), seed, weights=None,
-                                     model=ModelSpec.named(model))
+                                     model=get_model(model))
             replicates.append({"finetune_seed": seed, "top1": scores["top1"],
                                "probe_top1": scores["probe_top1"]})
         entry: dict[str, Any] = {"replicates": replicates}

@@ -55,7 +55,7 @@ class FinetuneConfig:
     The GPU reference fine-tunes with SGD (lr 0.01 x batch/512, momentum 0.9, wd 1e-4, 10
     warm-up epochs, label smoothing 0.1) for hundreds of epochs at 224 px; see
     `FinetuneConfig.gpu_reference()`. The defaults here are a CPU recipe chosen by measurement
-    on digits with 10 images per class and the `ModelSpec.cpu_small()` ViT (about 35 s on two
+    on digits with 10 images per class and the `get_model("cpu_small")` ViT (about 35 s on two
     cores): AdamW at an effective lr of 5e-4 (base 0.016 x 16 / 512), batch 16, 50 epochs,
     random resized crops of half the area or more. At this scale SGD stayed well below AdamW,
     an effective lr of 2e-3 diverged, and batch 16 beat batch 32 at equal epochs (more steps).

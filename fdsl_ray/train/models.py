@@ -1,4 +1,7 @@
-"""Vision transformers chosen by timm name, shrunk for CPUs by explicit overrides.
+"""Vision transformers by name, in one registry as timm keeps its models and as
+fdsl_ray.formulas.registry keeps the generators: timm's ViTs as timm builds them, and presets
+that shrink them for CPUs by explicit overrides. Every model is built by timm's own
+`create_model`; the sizes an override leaves alone are read off timm's model, not copied here.
 
 A `ModelSpec` is what a study samples, what a checkpoint records and what fine-tuning rebuilds,
 so it is a small JSON-able value rather than a live module.
@@ -6,6 +9,7 @@ so it is a small JSON-able value rather than a live module.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import timm
@@ -13,28 +17,40 @@ import torch
 
 from fdsl_ray.validation import config_from_dict
 
-# timm's defaults for the supported names; overrides are checked against the resolved values.
-_VIT_224 = dict(img_size=224, patch_size=16, depth=12)
-_ARCHITECTURES: dict[str, dict[str, int]] = {
-    "vit_tiny_patch16_224": dict(_VIT_224, embed_dim=192, num_heads=3),
-    "vit_small_patch16_224": dict(_VIT_224, embed_dim=384, num_heads=6),
-    "vit_base_patch16_224": dict(_VIT_224, embed_dim=768, num_heads=12),
-}
-
+# The timm architectures a spec may name.
+ARCHITECTURES = ("vit_tiny_patch16_224", "vit_small_patch16_224", "vit_base_patch16_224")
 _OVERRIDE_FIELDS = ("img_size", "patch_size", "depth", "embed_dim", "num_heads")
+_MODELS: dict[str, ModelSpec] = {}
 
 
-_PRESETS = ("cpu_small", "cpu_fast", "cpu_micro")
+@functools.cache
+def timm_sizes(architecture: str) -> dict[str, int]:
+    """timm's own sizes of `architecture`, read off the model timm.create_model builds on the
+    meta device (no memory, no initialisation)."""
+    with torch.device("meta"):
+        model = timm.create_model(architecture, pretrained=False)
+    return {"img_size": model.patch_embed.img_size[0],
+            "patch_size": model.patch_embed.patch_size[0], "depth": len(model.blocks),
+            "embed_dim": model.embed_dim, "num_heads": model.blocks[0].attn.num_heads}
+
+
+def register_model(name: str, spec: ModelSpec) -> ModelSpec:
+    if name in _MODELS:
+        raise ValueError(f"model {name!r} is registered twice")
+    _MODELS[name] = spec
+    return spec
+
+
+def get_model(name: str) -> ModelSpec:
+    """The registered spec called `name` (a preset such as "cpu_small", or a timm name)."""
+    if name not in _MODELS:
+        raise ValueError(f"model {name!r} is unknown: must be one of {', '.join(list_models())}")
+    return _MODELS[name]
 
 
 def list_models() -> list[str]:
-    """The timm names a spec may use."""
-    return sorted(_ARCHITECTURES)
-
-
-def list_presets() -> list[str]:
-    """Named CPU-sized specs, accepted by `ModelSpec.named` as well as the timm names."""
-    return list(_PRESETS)
+    """Every name get_model takes: the CPU presets, then the timm architectures."""
+    return list(_MODELS)
 
 
 @dataclass(frozen=True)
@@ -49,10 +65,9 @@ class ModelSpec:
     num_heads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in _ARCHITECTURES:
-            raise ValueError(
-                f"model name={self.name!r} is unknown: must be one of {', '.join(list_models())}"
-            )
+        if self.name not in ARCHITECTURES:
+            raise ValueError(f"model name={self.name!r} is unknown: must be one of "
+                             f"{', '.join(ARCHITECTURES)}")
         for key in _OVERRIDE_FIELDS:
             value = getattr(self, key)
             if value is None:
@@ -63,12 +78,15 @@ class ModelSpec:
                 raise ValueError(f"{key}={value} is out of range: must be >= 1")
         if self.img_size is not None and self.img_size > 1024:
             raise ValueError(f"img_size={self.img_size} is out of range: must be in [1, 1024]")
-        if self.resolved_img_size % self.resolved_patch_size:
+        # timm's own sizes fit together; only an override can break them.
+        if ((self.img_size, self.patch_size) != (None, None)
+                and self.resolved_img_size % self.resolved_patch_size):
             raise ValueError(
                 f"img_size={self.resolved_img_size} is not a multiple of "
                 f"patch_size={self.resolved_patch_size}"
             )
-        if self.resolved_embed_dim % self.resolved_num_heads:
+        if ((self.embed_dim, self.num_heads) != (None, None)
+                and self.resolved_embed_dim % self.resolved_num_heads):
             raise ValueError(
                 f"embed_dim={self.resolved_embed_dim} is not a multiple of "
                 f"num_heads={self.resolved_num_heads}"
@@ -76,7 +94,7 @@ class ModelSpec:
 
     def _resolved(self, key: str) -> int:
         value = getattr(self, key)
-        return _ARCHITECTURES[self.name][key] if value is None else value
+        return timm_sizes(self.name)[key] if value is None else value
 
     @property
     def resolved_img_size(self) -> int:
@@ -111,34 +129,19 @@ class ModelSpec:
     def from_dict(cls, data: dict[str, object]) -> ModelSpec:
         return config_from_dict(cls, data, "model")
 
-    @classmethod
-    def named(cls, name: str) -> ModelSpec:
-        """A preset ("cpu_small", "cpu_fast", "cpu_micro") or a timm name without overrides."""
-        if name in _PRESETS:
-            return getattr(cls, name)()
-        if name not in _ARCHITECTURES:
-            raise ValueError(f"model {name!r} is unknown: must be a preset "
-                             f"({', '.join(_PRESETS)}) or one of {', '.join(list_models())}")
-        return cls(name)
 
-    @classmethod
-    def cpu_small(cls) -> ModelSpec:
-        """32 px, patch 4, 4 blocks of width 192: a ViT-Tiny slice that trains on a laptop CPU."""
-        return cls("vit_tiny_patch16_224", img_size=32, patch_size=4, depth=4, embed_dim=192,
-                   num_heads=3)
-
-    @classmethod
-    def cpu_fast(cls) -> ModelSpec:
-        """cpu_small with 8 px patches: 16 tokens instead of 64, about a third of its time per
-        step on CPU, and a stronger digits baseline (README, Quickstart: the quickstart's model)."""
-        return cls("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=4, embed_dim=192,
-                   num_heads=3)
-
-    @classmethod
-    def cpu_micro(cls) -> ModelSpec:
-        """16 px, 2 blocks of width 64: seconds per epoch, for tests and smoke runs."""
-        return cls("vit_tiny_patch16_224", img_size=16, patch_size=4, depth=2, embed_dim=64,
-                   num_heads=2)
+# 32 px, patch 4, 4 blocks of width 192: a ViT-Tiny slice that trains on a laptop CPU.
+register_model("cpu_small", ModelSpec("vit_tiny_patch16_224", img_size=32, patch_size=4,
+                                      depth=4, embed_dim=192, num_heads=3))
+# cpu_small with 8 px patches: 16 tokens instead of 64, about a third of its time per step on
+# CPU, and a stronger digits baseline (README, Quickstart: the quickstart's model).
+register_model("cpu_fast", ModelSpec("vit_tiny_patch16_224", img_size=32, patch_size=8,
+                                     depth=4, embed_dim=192, num_heads=3))
+# 16 px, 2 blocks of width 64: seconds per epoch, for tests and smoke runs.
+register_model("cpu_micro", ModelSpec("vit_tiny_patch16_224", img_size=16, patch_size=4,
+                                      depth=2, embed_dim=64, num_heads=2))
+for _architecture in ARCHITECTURES:
+    register_model(_architecture, ModelSpec(_architecture))
 
 
 def create_vit(spec: ModelSpec, num_classes: int) -> torch.nn.Module:

@@ -46,7 +46,7 @@ from fdsl_ray.train.augment import (
 )
 from fdsl_ray.train.export import export_pretrained
 from fdsl_ray.train.loss import epoch_means, training_loss
-from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
+from fdsl_ray.train.models import create_vit, get_model, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
 from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
 from fdsl_ray.train.schedule import steps_per_epoch as schedule_steps
@@ -140,7 +140,7 @@ class PretrainConfig:
     max_failures: int = 1
 
     def __post_init__(self) -> None:
-        ModelSpec.named(self.model)
+        get_model(self.model)
         check_int("epochs", self.epochs, 1, 100_000_000)
         check_int("batch_size", self.batch_size, 1, 1_048_576)
         check_float("lr", self.lr, 0, 100, low_open=True)
@@ -350,7 +350,7 @@ def _train_loop(loop_config: dict) -> dict | None:
     device = ray.train.torch.get_device()
     if device.type == "cpu":
         torch.set_num_threads(max(1, int(config.cpus_per_worker)))
-    spec = ModelSpec.named(config.model)
+    spec = get_model(config.model)
     size = spec.resolved_img_size
 
     torch.manual_seed(config.seed)
@@ -553,7 +553,7 @@ def _dataset(generator: dict, config: PretrainConfig, plan: dict, store_root: st
     )
     if config.transform != "timm":
         return rendered
-    size = ModelSpec.named(config.model).resolved_img_size
+    size = get_model(config.model).resolved_img_size
     return rendered.map_batches(
         TimmAugmentActor,
         compute=ray.data.ActorPoolStrategy(size=config.num_augment_actors),
@@ -711,7 +711,7 @@ def pretrain(
                          f"{config.effective_lr:.2e}); nothing was exported")
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / _STATE_FILE, map_location="cpu", weights_only=True)
-    spec = ModelSpec.named(config.model)
+    spec = get_model(config.model)
     network = create_vit(spec, plan["num_classes"])
     network.load_state_dict(state["model"])
     export_dir = storage.join(run_dir, _EXPORT_DIR)

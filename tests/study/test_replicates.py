@@ -23,7 +23,7 @@ from fdsl_ray.study.run import REPLICATE_COLUMNS, results_columns
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.stats import summary, verdict, welch_p
 from fdsl_ray.train.finetune import FinetuneConfig
-from fdsl_ray.train.models import ModelSpec
+from fdsl_ray.train.models import get_model
 
 BASE = {"name": "onepfrac", "num_categories": 4, "images_per_category": 2, "image_size": 16,
         "n_points": 200}
@@ -138,7 +138,7 @@ def test_baseline_cache_is_reused_only_for_the_same_models_seeds_and_recipe(tmp_
 @pytest.mark.slow
 def test_a_replicate_scores_both_protocols_and_a_probe_recipe_runs_once():
     config = FinetuneConfig(epochs=2, warmup_epochs=0, shots=2, batch_size=8)
-    model = ModelSpec.named("cpu_micro")
+    model = get_model("cpu_micro")
     both = score_protocols(config, 1, weights=None, model=model)
     assert set(both) == {"top1", "probe_top1", "compute_seconds", "finetune_history"}
     probe = score_protocols(replace(config, mode="linear"), 1, weights=None, model=model)

@@ -17,7 +17,7 @@ from fdsl_ray.train.export import (
     load_pretrained,
     read_exported,
 )
-from fdsl_ray.train.models import ModelSpec, create_vit
+from fdsl_ray.train.models import ModelSpec, create_vit, get_model
 
 PRETRAIN_CLASSES = 12
 
@@ -25,7 +25,7 @@ PRETRAIN_CLASSES = 12
 @pytest.fixture
 def exported(tmp_path):
     torch.manual_seed(3)
-    spec = ModelSpec.cpu_micro()
+    spec = get_model("cpu_micro")
     model = create_vit(spec, PRETRAIN_CLASSES)
     path = export_pretrained(model, spec, PRETRAIN_CLASSES, str(tmp_path / "export"))
     return spec, model, path
@@ -82,7 +82,7 @@ def test_read_exported_returns_spec_and_class_count(exported):
 
 
 def test_export_unwraps_wrapper_modules(tmp_path):
-    spec = ModelSpec.cpu_micro()
+    spec = get_model("cpu_micro")
     model = create_vit(spec, 2)
     wrapper = torch.nn.Module()
     wrapper.module = model
@@ -91,9 +91,9 @@ def test_export_unwraps_wrapper_modules(tmp_path):
 
 
 def test_export_refuses_model_that_does_not_match_spec(tmp_path):
-    model = create_vit(ModelSpec.cpu_micro(), 2)
+    model = create_vit(get_model("cpu_micro"), 2)
     with pytest.raises(ValueError, match="the model to export does not match architecture"):
-        export_pretrained(model, ModelSpec.cpu_small(), 2, str(tmp_path))
+        export_pretrained(model, get_model("cpu_small"), 2, str(tmp_path))
 
 
 def test_other_architecture_gives_clear_error(exported):
@@ -109,12 +109,12 @@ def test_other_architecture_without_config_is_caught_by_tensor_shapes(exported):
     _, _, path = exported
     Path(path).with_name("config.json").unlink()
     with pytest.raises(ValueError, match=r"does not match architecture.*blocks\.0\.attn\.qkv"):
-        load_pretrained(path, ModelSpec.cpu_small(), 10)
+        load_pretrained(path, get_model("cpu_small"), 10)
 
 
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(ValueError, match=f"checkpoint {tmp_path} not found"):
-        load_pretrained(str(tmp_path), ModelSpec.cpu_micro(), 10)
+        load_pretrained(str(tmp_path), get_model("cpu_micro"), 10)
 
 
 def test_fine_tuning_resolution_may_differ(exported):
@@ -150,7 +150,7 @@ def test_flipped_bytes_in_the_weights_refuse_the_load_by_name(exported):
 
 
 def test_nan_weights_are_refused_on_export(tmp_path):
-    spec = ModelSpec.cpu_micro()
+    spec = get_model("cpu_micro")
     model = create_vit(spec, PRETRAIN_CLASSES)
     with torch.no_grad():
         model.blocks[0].attn.qkv.weight[0, 0] = float("nan")

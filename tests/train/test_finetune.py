@@ -13,9 +13,9 @@ from safetensors.torch import load_file, save_file
 from fdsl_ray.cli import main
 from fdsl_ray.train.export import export_pretrained
 from fdsl_ray.train.finetune import FinetuneConfig, finetune
-from fdsl_ray.train.models import ModelSpec, create_vit
+from fdsl_ray.train.models import create_vit, get_model
 
-MICRO = ModelSpec.cpu_micro()
+MICRO = get_model("cpu_micro")
 
 
 def _quick(**changes) -> FinetuneConfig:
@@ -83,7 +83,7 @@ def test_on_epoch_receives_each_record():
 
 def test_other_architecture_checkpoint_is_refused(checkpoint):
     with pytest.raises(ValueError, match="exported for another architecture"):
-        finetune(_quick(), weights=checkpoint, model=ModelSpec.cpu_small())
+        finetune(_quick(), weights=checkpoint, model=get_model("cpu_small"))
 
 
 def test_scratch_needs_a_model():
@@ -158,7 +158,7 @@ def test_cli_checkpoint_linear(checkpoint, capsys):
     ("argv", "message"),
     [
         (["--scratch", "--dataset", "mnist"], "dataset='mnist' is not allowed"),
-        (["--scratch", "--model", "vit_huge"], "model 'vit_huge' is unknown: must be a preset"),
+        (["--scratch", "--model", "vit_huge"], "model 'vit_huge' is unknown: must be one"),
         (["--checkpoint", "{checkpoint}", "--model", "cpu_small"],
          "exported for another architecture"),
         (["--scratch", "--dataset", "cifar10", "--data-root", "{tmp}"],

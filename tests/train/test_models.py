@@ -7,12 +7,19 @@ import json
 import pytest
 import torch
 
-from fdsl_ray.train.models import ModelSpec, create_vit, list_models
+from fdsl_ray.train.models import (
+    ARCHITECTURES,
+    ModelSpec,
+    create_vit,
+    get_model,
+    list_models,
+    register_model,
+)
 from fdsl_ray.train.preprocess import to_model_input
 
 
 def test_cpu_small_builds_the_requested_architecture():
-    spec = ModelSpec.cpu_small()
+    spec = get_model("cpu_small")
     model = create_vit(spec, num_classes=7)
     assert model.patch_embed.proj.in_channels == 3
     assert model.patch_embed.proj.kernel_size == (4, 4)
@@ -31,25 +38,39 @@ def test_default_name_without_overrides_is_timm_vit_tiny():
 
 
 def test_spec_round_trips_through_json():
-    spec = ModelSpec.cpu_micro()
+    spec = get_model("cpu_micro")
     assert ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 
-def test_unknown_model_name_lists_allowed_names():
+def test_unknown_architecture_lists_the_timm_names():
     with pytest.raises(ValueError) as excinfo:
         ModelSpec("resnet50")
     message = str(excinfo.value)
     assert "resnet50" in message
-    for name in list_models():
+    for name in ARCHITECTURES:
         assert name in message
 
 
-def test_named_accepts_presets_and_timm_names():
-    assert ModelSpec.named("cpu_small") == ModelSpec.cpu_small()
-    assert ModelSpec.named("vit_small_patch16_224") == ModelSpec("vit_small_patch16_224")
-    with pytest.raises(ValueError, match="model 'cpu_large' is unknown: must be a preset "
-                                         r"\(cpu_small, cpu_fast, cpu_micro\) or one of vit_base"):
-        ModelSpec.named("cpu_large")
+def test_the_registry_holds_the_presets_and_the_timm_names():
+    assert list_models() == ["cpu_small", "cpu_fast", "cpu_micro", *ARCHITECTURES]
+    assert get_model("vit_small_patch16_224") == ModelSpec("vit_small_patch16_224")
+    assert get_model("cpu_fast").overrides()["patch_size"] == 8
+    with pytest.raises(ValueError, match="model 'cpu_large' is unknown: must be one of "
+                                         "cpu_small, cpu_fast, cpu_micro, vit_tiny"):
+        get_model("cpu_large")
+    with pytest.raises(ValueError, match="model 'cpu_small' is registered twice"):
+        register_model("cpu_small", ModelSpec())
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_sizes_an_override_leaves_are_timms_own(name):
+    spec = ModelSpec(name, depth=2)
+    network = create_vit(ModelSpec(name), num_classes=3)
+    assert spec.resolved_depth == 2
+    assert spec.resolved_img_size == network.patch_embed.img_size[0]
+    assert spec.resolved_patch_size == network.patch_embed.patch_size[0]
+    assert spec.resolved_embed_dim == network.embed_dim
+    assert spec.resolved_num_heads == network.blocks[0].attn.num_heads
 
 
 def test_unknown_keys_in_dict_are_named():
@@ -74,7 +95,7 @@ def test_invalid_overrides_are_named(overrides, message):
 
 def test_create_vit_rejects_bad_class_count():
     with pytest.raises(ValueError, match="num_classes=0 is out of range"):
-        create_vit(ModelSpec.cpu_micro(), num_classes=0)
+        create_vit(get_model("cpu_micro"), num_classes=0)
 
 
 def test_grayscale_batch_becomes_three_equal_normalised_channels():

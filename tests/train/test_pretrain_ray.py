@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from fdsl_ray.train import PretrainConfig, pretrain
-from fdsl_ray.train.models import ModelSpec
+from fdsl_ray.train.models import get_model
 
 GENERATOR = dict(name="rcdb", image_size=16, num_categories=10, images_per_category=16)
 
@@ -76,7 +76,7 @@ def test_two_worker_ddp_loss_falls_and_export_loads_in_timm(ray_session, tmp_pat
     assert result.compute_seconds == pytest.approx(
         sum(record["epoch_seconds"] for record in result.history))
 
-    spec = ModelSpec.cpu_micro()
+    spec = get_model("cpu_micro")
     loaded = timm.create_model(spec.name, pretrained=True,
                                pretrained_cfg_overlay=dict(file=result.weights_path),
                                num_classes=3, **spec.overrides())
@@ -151,7 +151,7 @@ def test_a_run_in_an_s3_bucket_exports_there_resumes_and_fine_tunes_from_the_uri
 
     state = torch.load(storage.local_copy(result.checkpoint_path, tmp_path) / "state.pt",
                        weights_only=True)["model"]
-    spec = ModelSpec.cpu_micro()
+    spec = get_model("cpu_micro")
     assert read_exported(result.weights_path).num_classes == 10
     loaded = load_pretrained(f"{root}/s3run/pretrained", spec, num_classes=3)
     for key, value in loaded.state_dict().items():

@@ -14,7 +14,7 @@ from fdsl_ray.data.stream import rows_for_ids
 from fdsl_ray.formulas import create_generator
 from fdsl_ray.train.augment import TimmAugment, timm_mixup_kwargs, timm_transform_kwargs
 from fdsl_ray.train.finetune import FinetuneConfig
-from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
+from fdsl_ray.train.models import create_vit, get_model, set_drop_path
 from fdsl_ray.train.pretrain import PretrainConfig
 from fdsl_ray.train.recipes import get_recipe, list_recipes
 from fdsl_ray.train.schedule import (
@@ -215,7 +215,7 @@ def test_timm_schedules_equal_timms_cosine_scheduler(schedule):
 
 
 def test_drop_path_matches_timms_own_rate_rule():
-    spec = ModelSpec.cpu_micro()
+    spec = get_model("cpu_micro")
     ours = set_drop_path(create_vit(spec, 3), 0.1)
     theirs = timm.create_model(spec.name, num_classes=3, drop_path_rate=0.1, **spec.overrides())
     rates = [[getattr(getattr(block, name), "drop_prob", 0.0) for name in ("drop_path1",
@@ -247,7 +247,7 @@ def test_a_cpu_pretraining_step_with_the_full_reference_augmentation():
     augment = TimmAugment(timm_transform_kwargs(config, 32), config.seed)
     batch = augment(images, labels, instances, np.zeros(8, dtype=np.int64))
     torch.manual_seed(0)
-    network = set_drop_path(create_vit(ModelSpec.named("cpu_small"), 4), config.drop_path_rate)
+    network = set_drop_path(create_vit(get_model("cpu_small"), 4), config.drop_path_rate)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.effective_lr)
     mixed, targets = Mixup(**timm_mixup_kwargs(config, 4))(batch, torch.as_tensor(labels))
     loss = SoftTargetCrossEntropy()(network(mixed), targets)
