@@ -160,9 +160,12 @@ def _next_map(cumulative, n_maps, uniforms, slots, shared, buckets, key, step, b
         half = bits >> np.uint64(32)
     else:
         half = bits & np.uint64(0xFFFFFFFF)
+    u = float(half) * TO_UNIT  # the scan inline, as above: a call kept refcounting in the loop
     row = buckets[half >> np.uint64(32 - BUCKET_BITS)]
     if row < 0:
-        row = 6 * _map_index(cumulative, n_maps, float(half) * TO_UNIT)
+        row = 0
+        for k in range(n_maps - 1):
+            row += 6 * (u >= cumulative[k])
     return row, bits
 
 
