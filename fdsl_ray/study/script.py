@@ -33,12 +33,12 @@ from fdsl_ray.study.spec import StudySpec
 DEFAULT_ROOT = "runs"
 # The CPU scale of a 2-core machine (the quickstart's, and --cpu's): 1p-frac-like images drawn
 # at 32 px in point mode with 20k points (studies/quickstart.py says why), the 4-block 32 px
-# cpu_fast ViT (8 px patches) with 2 CPUs for 48 epochs (750 steps), fine-tuned on digits with
+# cpu_fast ViT (8 px patches) with 2 CPUs for 30 epochs (450 steps), fine-tuned on digits with
 # 10 images per class and 3 seeds. cpu_fast rather than cpu_small: a third of the time per
 # step, and in benchmarks/quickstart_probe.py it separates Delta 0.01 from 0.1 (README).
 CPU_GENERATOR = {"name": "onepfrac", "image_size": 32, "render_size": 32, "n_points": 20_000,
                  "num_categories": 100, "images_per_category": 10, "patch": False}
-CPU_PRETRAIN = {"model": "cpu_fast", "epochs": 48, "batch_size": 64, "warmup_epochs": 5,
+CPU_PRETRAIN = {"model": "cpu_fast", "epochs": 30, "batch_size": 64, "warmup_epochs": 3,
                 "crop_scale": [1.0, 1.0], "cpus_per_worker": 2.0}
 CPU_FINETUNE = {"dataset": "digits", "shots": 10}
 CPU_SEEDS = {"finetune": 3}
