@@ -35,8 +35,8 @@ def random_resized_crop(
     A crop that does not fit in the image is the whole image, as in timm's
     RandomResizedCrop.get_params fallback (timm retries 10 draws first; one draw here). So
     `scale` (1, 1) is flips only: clamping such a crop instead would stretch every image by
-    up to 15 % in one direction and blur it, which slowed the CPU recipe's pre-training to half
-    the rate of the same steps without it (benchmarks/quickstart_probe.py).
+    up to 15 % in one direction and blur it: the quickstart's loss fell half as fast as in
+    benchmarks/quickstart_probe.py, which does not crop (README, Quickstart).
 
     Random numbers come from `generator` (on the CPU, so one seed gives the same crops on any
     device); only the resampling runs on the batch's device.
