@@ -11,18 +11,14 @@ compare, not the level.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from fdsl_ray import storage  # noqa: E402
-from fdsl_ray.study.layout import BASELINE_FILE  # noqa: E402
-from fdsl_ray.study.run import read_results  # noqa: E402
+from fdsl_ray.study.layout import BASELINE_FILE
+from fdsl_ray.study.plots import save_png
+from fdsl_ray.study.run import read_results
 
 # 1p-frac README (sigma 3.5, L = 1,000): CIFAR-100 fine-tuning top-1 per Delta.
 REFERENCE_CIFAR100 = {0.01: 19.9, 0.05: 83.0, 0.1: 84.2, 0.2: 83.4}
@@ -39,7 +35,8 @@ def main() -> None:
     deltas = [float(delta) for delta in table["param.delta"]]
     positions = {delta: index for index, delta in enumerate(sorted(set(deltas)
                                                                  | set(REFERENCE_CIFAR100)))}
-    figure, ours = plt.subplots(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4))
+    ours = figure.subplots()
     ours.errorbar([positions[d] for d in deltas], table["top1"], yerr=table["top1_std"],
                   marker="o", capsize=3, label=f"this study: digits, n = {int(table['n'].min())}")
     low, high = scratch["top1"] - scratch["top1_std"], scratch["top1"] + scratch["top1_std"]
@@ -53,11 +50,7 @@ def main() -> None:
     paper.set_ylabel("CIFAR-100 top-1 (%), ViT-Tiny 224 px", color="tab:red")
     handles = [*ours.get_legend_handles_labels()[0], *paper.get_legend_handles_labels()[0]]
     ours.legend(handles=handles, loc="lower right", fontsize=8)
-    figure.tight_layout()
-    png = io.BytesIO()
-    figure.savefig(png, format="png", dpi=120)
-    storage.write_bytes(args.out, png.getvalue())
-    print(f"wrote {args.out}")
+    print(f"wrote {save_png(figure, Path(args.out))}")
 
 
 if __name__ == "__main__":

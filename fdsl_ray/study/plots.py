@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from fdsl_ray import storage
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_png(figure: Figure, path: Path) -> Path:
     """Render in memory and write whole, so a crash never leaves a half-written PNG."""
     FigureCanvasAgg(figure)
     png = io.BytesIO()
@@ -74,7 +74,7 @@ def plot_objective_vs_param(
     axes.set_ylabel(metric)
     axes.set_title(f"{metric} against {param}")
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_pareto(
@@ -100,7 +100,7 @@ def plot_pareto(
     axes.set_title("Pareto front")
     axes.grid(alpha=0.3)
     axes.legend()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_importances(importances: dict[str, float], *, metric: str, path: Path) -> Path:
@@ -112,7 +112,7 @@ def plot_importances(importances: dict[str, float], *, metric: str, path: Path) 
     axes.set_xlabel(f"importance for {metric} (Optuna, fANOVA)")
     axes.set_xlim(0, 1)
     axes.grid(axis="x", alpha=0.3)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_curves(histories: dict[str, list[dict]], *, best: str | None, path: Path) -> Path:
@@ -135,7 +135,7 @@ def plot_curves(histories: dict[str, list[dict]], *, best: str | None, path: Pat
     if len(histories) <= 12:
         loss_axes.legend(fontsize="x-small")
     figure.suptitle("Pre-training per epoch")
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_previews(rows: Sequence[tuple[str, np.ndarray]], *, path: Path) -> Path:
@@ -151,4 +151,4 @@ def plot_previews(rows: Sequence[tuple[str, np.ndarray]], *, path: Path) -> Path
                 axes.imshow(images[column], cmap="gray", vmin=0,
                             vmax=max(1, int(images[column].max())), interpolation="nearest")
         axes_row[0].set_title(title, loc="left", fontsize="small")
-    return _save(figure, path)
+    return save_png(figure, path)
