@@ -339,20 +339,35 @@ def _epoch_batches(batches: Iterator[dict[str, torch.Tensor]], steps: int,
     return _shuffled(taken, config.shuffle_buffer, generator)
 
 
-def _train_loop(loop_config: dict) -> dict | None:
-    """The workers' loop; returns the record of the epoch whose loss went non-finite, if one
-    did (the driver reads rank 0's value as Result.return_value)."""
-    config = PretrainConfig.from_dict(loop_config["config"])
-    plan = loop_config["plan"]
-    num_classes, steps_per_epoch = plan["num_classes"], plan["steps_per_epoch"]
-    context = ray.train.get_context()
-    rank = context.get_world_rank()
+@dataclass
+class _Worker:
+    """What one worker trains with: the model, optimiser and loss set up by `_start_worker`,
+    and the run's progress (fresh, or restored from the latest checkpoint)."""
+
+    config: PretrainConfig
+    device: torch.device
+    rank: int
+    network: torch.nn.Module  # the bare module, saved in checkpoints
+    model: torch.nn.Module  # the DDP-wrapped one, trained
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    autocast_dtype: torch.dtype | None
+    mixup: Mixup | None
+    image_size: int
+    start_epoch: int
+    history: list[dict]
+    attempt: int
+    environments: list[dict]
+    tags: dict[str, str]
+
+
+def _start_worker(config: PretrainConfig, num_classes: int) -> _Worker:
+    """Seed, build the ViT and its optimiser, restore both from the run's checkpoint if there is
+    one, and pick the precision and the mixup of the recipe."""
     device = ray.train.torch.get_device()
     if device.type == "cpu":
         torch.set_num_threads(max(1, int(config.cpus_per_worker)))
     spec = get_model(config.model)
-    size = spec.resolved_img_size
-
     torch.manual_seed(config.seed)
     network = set_drop_path(create_vit(spec, num_classes), config.drop_path_rate)
     state = None
@@ -367,73 +382,114 @@ def _train_loop(loop_config: dict) -> dict | None:
                                                weight_decay=config.weight_decay)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
-    start_epoch = state["epoch"] if state else 0
-    history = state["history"] if state else []
     attempt = state["attempt"] + 1 if state else 1
     earlier = state.get("environments", []) if state else []  # older checkpoints lack it
-    environments = [*earlier, {"attempt": attempt, **run_environment(device)}]
-
-    mixup = None
-    if config.uses_mixup:
-        mixup = Mixup(**timm_mixup_kwargs(config, num_classes))
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
-    use_autocast = device.type == "cuda" and autocast_dtype is not None
-    # fp16 needs loss scaling (the references' NativeScaler); bf16 and fp32 do not.
-    scaler = torch.amp.GradScaler("cuda", enabled=use_autocast and config.precision == "fp16")
-    batches = _batch_stream(ray.train.get_dataset_shard("train"), config, plan, start_epoch)
+    if device.type != "cuda":
+        autocast_dtype = None
     placement = ray.util.get_current_placement_group()
-    tags = {PLACEMENT_GROUP: placement.id.hex()} if placement is not None else {}
+    return _Worker(
+        config=config, device=device, rank=ray.train.get_context().get_world_rank(),
+        network=network, model=model, optimizer=optimizer,
+        # fp16 needs loss scaling (the references' NativeScaler); bf16 and fp32 do not.
+        scaler=torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16),
+        autocast_dtype=autocast_dtype,
+        mixup=Mixup(**timm_mixup_kwargs(config, num_classes)) if config.uses_mixup else None,
+        image_size=spec.resolved_img_size,
+        start_epoch=state["epoch"] if state else 0,
+        history=state["history"] if state else [],
+        attempt=attempt,
+        environments=[*earlier, {"attempt": attempt, **run_environment(device)}],
+        tags={PLACEMENT_GROUP: placement.id.hex()} if placement is not None else {},
+    )
 
-    for epoch in range(start_epoch, config.epochs):
-        # Crops, flips and mixing are a function of (seed, rank, epoch): resuming redraws them.
-        draws = (config.seed * 1_000_003 + rank * 10_007 + epoch) % 2**32
-        generator = torch.Generator().manual_seed(draws)
-        np.random.seed(draws)
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        stall = 0.0
-        started = time.perf_counter()
-        for step in range(steps_per_epoch):
+
+def _epoch_generator(worker: _Worker, epoch: int) -> torch.Generator:
+    """Crops, flips and mixing are a function of (seed, rank, epoch): resuming redraws them.
+    Mixup draws from numpy's global state, so that is seeded too."""
+    draws = (worker.config.seed * 1_000_003 + worker.rank * 10_007 + epoch) % 2**32
+    np.random.seed(draws)
+    return torch.Generator().manual_seed(draws)
+
+
+def _train_step(worker: _Worker, batch: dict[str, torch.Tensor], lr: float,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step; returns (the step's loss, how many of its labels were top-1)."""
+    config, device = worker.config, worker.device
+    labels = batch["label"].to(device, non_blocking=True)
+    if config.transform == "timm":
+        images = batch["input"].to(device, non_blocking=True)
+    else:
+        images = to_model_input(batch["image"].to(device, non_blocking=True))
+        images = random_resized_crop(images, worker.image_size, config.crop_scale,
+                                     hflip=config.hflip, vflip=config.vflip,
+                                     generator=generator)
+    mixed = None
+    if worker.mixup is not None:
+        images, mixed = worker.mixup(images, labels)
+    for group in worker.optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast("cuda", dtype=worker.autocast_dtype or torch.float32,
+                        enabled=worker.autocast_dtype is not None):
+        logits = worker.model(images)
+        loss = training_loss(logits, labels, mixed, config.label_smoothing)
+    worker.optimizer.zero_grad(set_to_none=True)
+    worker.scaler.scale(loss).backward()
+    worker.scaler.step(worker.optimizer)
+    worker.scaler.update()
+    return loss.detach(), (logits.argmax(dim=1) == labels).sum()
+
+
+def _report_epoch(worker: _Worker, record: dict) -> None:
+    """Report the epoch to Train with a checkpoint of the model, optimiser and history (rank 0
+    writes it; every rank reports)."""
+    worker.history.append(record)
+    with tempfile.TemporaryDirectory() as directory:
+        saved = None
+        if worker.rank == 0:
+            torch.save({"model": worker.network.state_dict(),
+                        "optimizer": worker.optimizer.state_dict(), "epoch": record["epoch"],
+                        "history": worker.history, "attempt": worker.attempt,
+                        "environments": worker.environments},
+                       Path(directory) / _STATE_FILE)
+            saved = ray.train.Checkpoint.from_directory(directory)
+        ray.train.report({**record, **worker.tags}, checkpoint=saved)
+
+
+def _train_loop(loop_config: dict) -> dict | None:
+    """The workers' loop; returns the record of the epoch whose loss went non-finite, if one
+    did (the driver reads rank 0's value as Result.return_value)."""
+    config = PretrainConfig.from_dict(loop_config["config"])
+    plan = loop_config["plan"]
+    steps = plan["steps_per_epoch"]
+    worker = _start_worker(config, plan["num_classes"])
+    batches = _batch_stream(ray.train.get_dataset_shard("train"), config, plan,
+                            worker.start_epoch)
+    for epoch in range(worker.start_epoch, config.epochs):
+        generator = _epoch_generator(worker, epoch)
+        worker.model.train()
+        loss_sum = torch.zeros((), device=worker.device)
+        correct = torch.zeros((), device=worker.device, dtype=torch.long)
+        stall, started = 0.0, time.perf_counter()
+        for step in range(steps):
             waiting = time.perf_counter()
             batch = next(batches)
             stall += time.perf_counter() - waiting
-            labels = batch["label"].to(device, non_blocking=True)
-            if config.transform == "timm":
-                images = batch["input"].to(device, non_blocking=True)
-            else:
-                images = to_model_input(batch["image"].to(device, non_blocking=True))
-                images = random_resized_crop(images, size, config.crop_scale,
-                                             hflip=config.hflip, vflip=config.vflip,
-                                             generator=generator)
-            mixed = None
-            if mixup is not None:
-                images, mixed = mixup(images, labels)
-            lr = warmup_cosine_lr(config, epoch * steps_per_epoch + step, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast("cuda", dtype=autocast_dtype or torch.float32,
-                                enabled=use_autocast):
-                logits = model(images)
-                loss = training_loss(logits, labels, mixed, config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.detach()
-            correct += (logits.argmax(dim=1) == labels).sum()
+            lr = warmup_cosine_lr(config, epoch * steps + step, steps)
+            loss, hits = _train_step(worker, batch, lr, generator)
+            loss_sum += loss
+            correct += hits
         epoch_seconds = time.perf_counter() - started
-        epoch_loss, top1 = epoch_means(loss_sum, correct, steps_per_epoch,
-                                       config.worker_batch_size)
+        epoch_loss, top1 = epoch_means(loss_sum, correct, steps, config.worker_batch_size)
         record = {
             "epoch": epoch + 1,
             "loss": epoch_loss,
             "train_top1": top1,
-            "images_per_s": steps_per_epoch * config.batch_size / epoch_seconds,
+            "images_per_s": steps * config.batch_size / epoch_seconds,
             "epoch_seconds": epoch_seconds,
-            "stall_seconds_per_step": stall / steps_per_epoch,
+            "stall_seconds_per_step": stall / steps,
             "lr": lr,
-            "attempt": attempt,
+            "attempt": worker.attempt,
             # The epoch this attempt's stream began at (None for a store): a resumed run's
             # stream starts at its checkpoint, so nothing before it is rendered again.
             "stream_start_epoch": (plan["stream_start_epoch"] if plan["epochs_per_pass"] > 1
@@ -443,18 +499,9 @@ def _train_loop(loop_config: dict) -> dict | None:
             # Shown (reported without a checkpoint) and returned, so that the driver names the
             # epoch and fails the run: a raise would be retried by FailureConfig, and diverge
             # again from the same checkpoint.
-            ray.train.report({**record, **tags})
+            ray.train.report({**record, **worker.tags})
             return record
-        history.append(record)
-        with tempfile.TemporaryDirectory() as directory:
-            saved = None
-            if rank == 0:
-                torch.save({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
-                            "epoch": epoch + 1, "history": history, "attempt": attempt,
-                            "environments": environments},
-                           Path(directory) / _STATE_FILE)
-                saved = ray.train.Checkpoint.from_directory(directory)
-            ray.train.report({**record, **tags}, checkpoint=saved)
+        _report_epoch(worker, record)
     for _ in batches:
         pass
     return None
