@@ -45,7 +45,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--order", choices=("both", "id", "arrival"), default="both",
                         help="rows in id order, in arrival order, or both (to compare)")
     parser.add_argument("--num-cpus", type=int, default=None,
-                        help="logical CPUs for ray.init (default: max actors + 1)")
+                        help="logical CPUs of the local Ray, exactly (default: fdsl_ray.cluster's "
+                             "rule for max actors + 1)")
     parser.add_argument("--table-categories", type=int, default=1000,
                         help="categories of the timed onepfrac and fractaldb tables (0: skip)")
     return parser.parse_args()
@@ -159,12 +160,15 @@ def main() -> None:
     orders = {"both": (True, False), "id": (True,), "arrival": (False,)}[args.order]
     import ray
 
+    from fdsl_ray.cluster import start_ray
+
     print(f"# pipeline benchmark: {args.generator}, {args.image_size} px, {args.n_points} points, "
           f"batch {args.batch_size}, {os.cpu_count()} CPUs visible", flush=True)
     bare_before, images = bare_throughput(args)
     print(f"bare generator: {bare_before:.1f} images/s on one core", flush=True)
-    ray.init(num_cpus=args.num_cpus or max(actor_counts) + 1, include_dashboard=False,
-             configure_logging=False, log_to_driver=False)
+    # The actors and one CPU for the read tasks; --num-cpus sets the count exactly.
+    start_ray(cpus=max(actor_counts) + 1, num_cpus=args.num_cpus, include_dashboard=False,
+              configure_logging=False, log_to_driver=False)
     results = []
     try:
         for actors in actor_counts:

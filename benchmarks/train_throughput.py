@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import ray  # noqa: E402
 import torch  # noqa: E402
 
+from fdsl_ray.cluster import start_ray  # noqa: E402
 from fdsl_ray.formulas import create_generator  # noqa: E402
 from fdsl_ray.train import pretrain  # noqa: E402
 from fdsl_ray.train.augment import TimmAugment, timm_transform_kwargs  # noqa: E402
@@ -77,9 +78,8 @@ def main() -> int:
         use_gpu=cuda, num_data_actors=args.data_actors, cpus_per_worker=args.cpus_per_worker,
         num_augment_actors=args.augment_actors, fresh_instances=True, max_failures=0,
     )
-    needed = math.ceil(required_cpus(config, streaming=True))
-    ray.init(num_cpus=max(os.cpu_count() or 1, needed), include_dashboard=False,
-             configure_logging=False, log_to_driver=False)
+    start_ray(cpus=required_cpus(config, streaming=True), include_dashboard=False,
+              configure_logging=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     print(f"{args.model} on {args.device}{f' ({config.precision})' if cuda else ''}, batch "
           f"{batch}, recipe {args.recipe} ({config.transform} transform, "

@@ -29,8 +29,10 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import ray  # noqa: E402
 
+from fdsl_ray.cluster import start_ray  # noqa: E402
 from fdsl_ray.formulas.presets import PRESETS  # noqa: E402
 from fdsl_ray.train import FinetuneConfig, PretrainConfig, finetune, get_model, pretrain  # noqa: E402
+from fdsl_ray.train.pretrain import required_cpus  # noqa: E402
 
 MARGIN_POINTS = 20.0
 
@@ -98,14 +100,15 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="storage path (default: a temporary folder)")
     args = parser.parse_args()
 
-    ray.init(num_cpus=4, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    storage = args.out or tempfile.mkdtemp(prefix="fdsl-transfer-")
     config = PretrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                             lr=args.lr, warmup_epochs=args.warmup_epochs,
                             crop_scale=(args.crop_scale_min, 1.0),
                             fresh_instances=args.fresh_instances,
                             cpus_per_worker=args.cpus_per_worker)
+    start_ray(cpus=required_cpus(config, streaming=True), include_dashboard=False,
+              configure_logging=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    storage = args.out or tempfile.mkdtemp(prefix="fdsl-transfer-")
     print(f"recipe: {config.to_dict()}", flush=True)
     rows = []
     print("scratch:", flush=True)

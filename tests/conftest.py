@@ -59,17 +59,17 @@ def ray_session(s3_endpoint):
     test can check what the dashboard shows (one Ray per pytest session: no second one)."""
     import ray
 
-    from fdsl_ray.study.script import set_local_environment
+    from fdsl_ray.cluster import start_ray
 
-    set_local_environment()
     port = _free_port()
     # Ray Train's own state lookups (TrainStateActor, PlacementGroupCleaner) find the
     # dashboard through /tmp/ray/ray_current_cluster, which a `ray start` elsewhere on this
     # host may have left naming a dead cluster: they would wait on it. This names ours.
     os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
-    # 4 logical CPUs on a 2-core machine: nested Tune/Train/Data deadlock on 2.
-    context = ray.init(
-        address="local",  # never a `ray start` cluster that happens to run on this host
+    # "local": never a cluster that RAY_ADDRESS or a `ray start` on this host names; exactly 4
+    # logical CPUs on any machine (LOCAL_MIN_CPUS: nested Tune/Train/Data deadlock on 2).
+    context = start_ray(
+        "local",
         num_cpus=4,
         object_store_memory=1_000_000_000,
         include_dashboard=True,

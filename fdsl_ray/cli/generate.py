@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--actors", type=int, default=None,
                         help="fixed number of render actors (default: autoscale to the cluster)")
     parser.add_argument("--address", default=None,
-                        help="Ray cluster address (default: start a local Ray)")
+                        help="Ray cluster to join (default: RAY_ADDRESS's, else a new local Ray)")
     parser.add_argument("--compression", choices=COMPRESSIONS, default="zstd",
                         help="Parquet compression of the shards (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -53,18 +53,17 @@ def run(args: argparse.Namespace) -> int:
 
     import ray
 
+    from fdsl_ray.cluster import start_ray
     from fdsl_ray.data.store import ensure_store
 
     print(f"rendering {images_per_epoch(gen)} images of {gen.config}", flush=True)
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(address=args.address, include_dashboard=False, configure_logging=False,
-                 log_to_driver=False)
+    started = start_ray(args.address, include_dashboard=False, configure_logging=False,
+                        log_to_driver=False)
     try:
         path = ensure_store(gen.config, root, num_actors=args.actors, progress=not args.quiet,
                             options=options)
     finally:
-        if started_ray:
+        if started is not None:
             ray.shutdown()
     print(path)
     return 0

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True,
                         help="cache root (the store root): a directory or an object-store URI")
     parser.add_argument("--address", default=None,
-                        help="Ray cluster address (default: a local Ray for large tables)")
+                        help="Ray cluster to join (default: for a large table, RAY_ADDRESS's, "
+                             "else a new local Ray)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run, accepts_overrides=True)
 
@@ -49,15 +50,16 @@ def run(args: argparse.Namespace) -> int:
     if table is None:
         import ray
 
-        start_ray = not ray.is_initialized() and (
-            args.address is not None or gen.num_classes >= PARALLEL_MIN)
-        if start_ray:
-            ray.init(address=args.address, include_dashboard=False, configure_logging=False,
-                     log_to_driver=False)
+        from fdsl_ray.cluster import start_ray
+
+        started = None
+        if args.address is not None or gen.num_classes >= PARALLEL_MIN:
+            started = start_ray(args.address, include_dashboard=False, configure_logging=False,
+                                log_to_driver=False)
         try:
             table = plan_table(gen.config, args.out, progress=not args.quiet)
         finally:
-            if start_ray:
+            if started is not None:
                 ray.shutdown()
     draws = [attempt + 1 for attempt in table.attempts]
     wall = "" if reused else f", wall {time.perf_counter() - started:.1f} s"

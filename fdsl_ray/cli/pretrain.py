@@ -151,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
     import ray
 
     from fdsl_ray import storage
+    from fdsl_ray.cluster import start_ray
     from fdsl_ray.formulas import create_generator
-    from fdsl_ray.train.pretrain import check_pretrain, init_ray_for, pretrain
+    from fdsl_ray.train.pretrain import check_pretrain, pretrain, required_cpus
     from fdsl_ray.train.recipes import get_recipe
 
     asked = {key: value for key, value in get_recipe(args.recipe).generator.items()
@@ -166,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
                    store_root=args.store_root)
     if args.json_path:
         storage.check_file_writable(args.json_path, "--json")
-    init_ray_for(config, streaming=args.store_root is None)
+    # RAY_ADDRESS's cluster, or a local Ray with the logical CPUs the run reserves.
+    start_ray(cpus=required_cpus(config, streaming=args.store_root is None),
+              configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     images = generator["num_categories"] * generator["images_per_category"]
     print(f"pre-training {config.model} on {generator['name']} ({generator['num_categories']} "

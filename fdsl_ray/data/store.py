@@ -37,6 +37,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from fdsl_ray import storage
+from fdsl_ray.cluster import require_ray
 from fdsl_ray.data.stream import build_generator, images_per_epoch, synthetic_dataset
 from fdsl_ray.data.table import plan_table
 from fdsl_ray.formulas import Generator
@@ -321,6 +322,7 @@ def ensure_store(
     existing = find_store(gen.config, root)
     if existing is not None:
         return existing
+    require_ray("ensure_store")
     table = plan_table(gen.config, root, progress=progress)
     path = store_path_for(gen.config, root)
     if isinstance(path, str):
@@ -434,6 +436,7 @@ def read_store(path: str | os.PathLike, *, verify: bool = True):
 
     manifest = load_manifest(path)
     check_store(path, manifest, checksums=verify)
+    require_ray("read_store")  # Ray Data would start a Ray of its own
     shape = tuple(manifest["image_shape"])
     filesystem, location = storage.resolve(path)
     files = [f"{location}/{shard['file']}" for shard in manifest["shards"]]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from fdsl_ray.cluster import require_ray
 from fdsl_ray.formulas import Generator, create_generator
 from fdsl_ray.formulas.table import CategoryTable
 from fdsl_ray.validation import check_float, check_int
@@ -113,8 +114,7 @@ def actor_pool(num_actors: int | None, cpus_per_actor: float) -> ray.data.ActorP
     """A fixed pool of num_actors, or one that autoscales up to what the cluster can hold."""
     if num_actors is not None:
         return ray.data.ActorPoolStrategy(size=num_actors)
-    if not ray.is_initialized():
-        ray.init()
+    require_ray("actor_pool")
     cluster_cpus = float(ray.cluster_resources().get("CPU", 1.0))
     # One CPU stays free for the driver-side reads and whatever consumes the stream.
     max_size = max(1, int((cluster_cpus - 1) // cpus_per_actor))
@@ -218,6 +218,7 @@ def synthetic_dataset(
     else:
         batch_size = aligned_block_rows(rows // splits, batch_size, epochs * splits)
         blocks = total // batch_size
+    require_ray("synthetic_dataset")
     dataset = ray.data.range(total, override_num_blocks=blocks)
     dataset = dataset.map_batches(
         RenderActor,

@@ -21,6 +21,7 @@ import ray
 from ray import tune
 
 from fdsl_ray import storage
+from fdsl_ray.cluster import require_ray
 from fdsl_ray.data.stream import node_label
 from fdsl_ray.study.baseline import (
     read_baseline,
@@ -66,12 +67,6 @@ def results_columns(spec: StudySpec) -> list[str]:
     second = [spec.second_objective] if spec.second_objective else []
     return [*_FIXED_COLUMNS, *params, "top1", *REPLICATE_COLUMNS, *second, *_METRIC_COLUMNS[1:],
             "trial_dir"]
-
-
-def _connect(address: str | None) -> None:
-    if ray.is_initialized():
-        return
-    ray.init(address=address) if address else ray.init()
 
 
 def _trial_id(metrics: dict[str, Any], path: str) -> str:
@@ -191,7 +186,6 @@ def run_study(
     *,
     study_dir: str | Path,
     resume: bool = False,
-    address: str | None = None,
     storage_path: str | None = None,
     stop: tune.Stopper | dict | None = None,
     verbose: int = 1,
@@ -201,8 +195,9 @@ def run_study(
 
     Everything that can be refused is refused before the first trial: the spec at
     construction, the study directory (writable, resumable) before Ray is joined, the
-    resources against the connected cluster. `connect` joins or starts Ray (default: join
-    `address`, or start a local Ray); a finished study is re-read without it. `stop` is Tune's stop
+    resources against the connected cluster. `connect`, an entry point's call of
+    fdsl_ray.cluster.start_ray, runs once the study directory passed (without it Ray must be
+    running already); a finished study is re-read without Ray. `stop` is Tune's stop
     condition (per trial, or a Stopper for the whole study): Tune ends the search for good
     when a Stopper stops everything. `verbose` 0 prints only the results, 1 a line per trial
     event and a status table every few minutes (fdsl_ray.study.console), 2 Tune's own
@@ -235,8 +230,7 @@ def run_study(
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     if connect is not None:
         connect()
-    else:
-        _connect(address)
+    require_ray("run_study")
     concurrency = spec.concurrency(ray.cluster_resources())
     spec.save(study_dir / SPEC_FILE)
     try:

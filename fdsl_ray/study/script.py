@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
-import math
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import ray
 
 from fdsl_ray import storage as storage_paths
+from fdsl_ray.cluster import joins_cluster, start_ray
 from fdsl_ray.study.mirror import local_copy_dir
 from fdsl_ray.study.run import run_study
 from fdsl_ray.study.spec import StudySpec
@@ -43,17 +40,6 @@ CPU_PRETRAIN = {"model": "cpu_fast", "epochs": 30, "batch_size": 64, "warmup_epo
 CPU_FINETUNE = {"dataset": "digits", "shots": 10}
 CPU_SEEDS = {"finetune": 3}
 CPU_TRIAL_CPUS = 2.0
-LOCAL_MIN_CPUS = 4  # nested Tune/Train/Data deadlock on fewer logical CPUs (see ray-notes)
-# Set for every process of a study's Ray. The Train state actor feeds the dashboard's Train
-# view (one run per trial), which stays empty without it. The state tracking serialises the
-# run's DataConfig with Ray Train's own default_ingest_options, which passes the deprecated
-# ExecutionOptions.exclude_resources (ray/train/_internal/data_config.py:150): a warning per
-# trial about Ray's code, not ours, that nothing can act on, so that one message is ignored.
-RAY_ENVIRONMENT = {
-    "RAY_TRAIN_ENABLE_STATE_TRACKING": "1",
-    "PYTHONWARNINGS": "ignore:`ExecutionOptions.exclude_resources` is deprecated",
-}
-_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by `ray job submit` for the job's driver
 
 
 def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
@@ -70,7 +56,7 @@ def add_study_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every way of running a study shares (the scripts and `fdsl study run`)."""
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join ('auto' inside `ray job submit`); "
-                             "default: start a local Ray")
+                             "default: RAY_ADDRESS's, else a new local Ray")
     parser.add_argument("--storage", default=DEFAULT_ROOT,
                         help="study root: a directory (on a cluster, one every node mounts) or an "
                              f"object-store URI such as s3://bucket/studies (default: "
@@ -133,41 +119,14 @@ def study_paths(storage: str, name: str) -> tuple[Path, str | None]:
     return local_copy_dir(remote), remote
 
 
-def set_local_environment() -> None:
-    """RAY_ENVIRONMENT in this process, before it starts a local Ray that inherits it (a
-    variable the user set keeps its value)."""
-    for key, value in RAY_ENVIRONMENT.items():
-        os.environ.setdefault(key, value)
-
-
-def _job_environment() -> dict[str, dict[str, str]]:
-    """RAY_ENVIRONMENT as the runtime environment of a driver that joins a cluster, less the
-    variables a `ray job submit --runtime-env-json` already sets (Ray refuses both)."""
-    job = json.loads(os.environ.get(_JOB_CONFIG, "{}"))
-    given = (job.get("runtime_env") or {}).get("env_vars") or {}
-    return {"env_vars": {key: value for key, value in RAY_ENVIRONMENT.items()
-                         if key not in given}}
-
-
-def start_ray(address: str | None, spec: StudySpec, verbose: bool = False) -> None:
-    """Join `address` (or the cluster of a `ray job submit`, which sets RAY_ADDRESS), or start
-    a local Ray with logical CPUs for at least one whole trial (more logical CPUs than cores is
-    fine: a trial's stages mostly take turns). Workers' output reaches this console only when
-    `verbose`; it is always in the log folder printed here."""
-    if ray.is_initialized():
+def connect_study(address: str | None, spec: StudySpec, verbose: bool = False) -> None:
+    """start_ray for a study: a local Ray holds at least one whole trial. Workers' output
+    reaches this console only when `verbose`; it is always in the log folder printed here."""
+    context = start_ray(address, cpus=spec.trial_resources()["CPU"], log_to_driver=verbose)
+    if context is None:
         return
-    if address or os.environ.get("RAY_ADDRESS"):
-        context = ray.init(address=address, log_to_driver=verbose,
-                           runtime_env=_job_environment())
-        where = " on each node"
-    else:
-        set_local_environment()
-        trial_cpus = math.ceil(spec.trial_resources()["CPU"])
-        # "local": a new Ray even where a `ray start` cluster runs (join it with --address).
-        context = ray.init(address="local", log_to_driver=verbose,
-                           num_cpus=max(LOCAL_MIN_CPUS, os.cpu_count() or 1, trial_cpus))
-        where = ""
     logs = Path(context.address_info["session_dir"]) / "logs"
+    where = " on each node" if joins_cluster(address) else ""
     print(f"Ray's logs (Ray Data progress bars, Train workers' output): {logs}{where}"
           + ("" if verbose else "; --verbose prints them here"))
 
@@ -181,7 +140,7 @@ def run_from_args(args: argparse.Namespace, build: Callable[[], StudySpec]) -> p
     # Ray starts only once the study directory is known to be writable and resumable.
     return run_study(spec, study_dir=study_dir, resume=args.resume, storage_path=storage_path,
                      verbose=2 if args.verbose else 1,
-                     connect=lambda: start_ray(args.address, spec, args.verbose))
+                     connect=lambda: connect_study(args.address, spec, args.verbose))
 
 
 def study_main(build_spec: Callable[..., StudySpec], description: str,

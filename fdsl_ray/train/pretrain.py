@@ -1,11 +1,12 @@
 """Pre-training a timm ViT on a synthetic stream with Ray Train (DDP over TorchTrainer workers).
 
-`pretrain()` runs on the driver (or inside a Tune trial): it validates everything, checks that
-the cluster can host the run, builds the Ray Data stream and fits a `TorchTrainer` whose
-workers run `_train_loop`. Every epoch reports metrics with a checkpoint, so Tune sees each
-epoch and a run resumes from its latest checkpoint, after a failed fit (the driver retries it
-`max_failures` times) or when called again with the same `storage_path` and `run_name`; a
-stream then starts at the checkpoint's epoch. The final weights are exported with
+`pretrain()` runs on the driver (or inside a Tune trial) of a Ray that an entry point started
+(fdsl_ray.cluster.start_ray): it validates everything, checks that the cluster can host the
+run, builds the Ray Data stream and fits a `TorchTrainer` whose workers run `_train_loop`.
+Every epoch reports metrics with a checkpoint, so Tune sees each epoch and a run resumes from
+its latest checkpoint, after a failed fit (the driver retries it `max_failures` times) or when
+called again with the same `storage_path` and `run_name`; a stream then starts at the
+checkpoint's epoch. The final weights are exported with
 `export_pretrained`, ready for `finetune(weights=...)`.
 """
 
@@ -16,7 +17,6 @@ import importlib
 import itertools
 import json
 import math
-import os
 import platform
 import tempfile
 import time
@@ -33,6 +33,7 @@ import torch
 from timm.data import Mixup
 
 from fdsl_ray import storage
+from fdsl_ray.cluster import require_ray
 from fdsl_ray.data.stream import check_node_label, missing_labels, node_label
 from fdsl_ray.formulas import create_generator
 from fdsl_ray.train.augment import (
@@ -544,21 +545,9 @@ def required_cpus(config: PretrainConfig, streaming: bool) -> float:
     return need
 
 
-def init_ray_for(config: PretrainConfig, streaming: bool) -> None:
-    """Join the cluster of RAY_ADDRESS, or start a local Ray with the logical CPUs the run
-    reserves even on a 2-core laptop (the render actor and the trainer take turns on cores)."""
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(configure_logging=False)
-        return
-    needed = math.ceil(required_cpus(config, streaming))
-    ray.init(num_cpus=max(os.cpu_count() or 1, needed), configure_logging=False)
-
-
 def _check_resources(config: PretrainConfig, streaming: bool) -> None:
     """Fail now rather than let Train wait forever for workers the cluster cannot place."""
-    init_ray_for(config, streaming)
+    require_ray("pretrain")
     total = ray.cluster_resources()
     need_cpu = required_cpus(config, streaming)
     need_gpu = config.num_workers if config.use_gpu else 0
