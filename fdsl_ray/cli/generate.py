@@ -57,13 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from fdsl_ray.data.store import ensure_store
 
     print(f"rendering {images_per_epoch(gen)} images of {gen.config}", flush=True)
-    started = start_ray(args.address, include_dashboard=False, configure_logging=False,
+    context = start_ray(args.address, include_dashboard=False, configure_logging=False,
                         log_to_driver=False)
     try:
         path = ensure_store(gen.config, root, num_actors=args.actors, progress=not args.quiet,
                             options=options)
     finally:
-        if started is not None:
+        if context is not None:
             ray.shutdown()
     print(path)
     return 0

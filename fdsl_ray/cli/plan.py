@@ -52,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
         from fdsl_ray.cluster import start_ray
 
-        started = None
+        context = None
         if args.address is not None or gen.num_classes >= PARALLEL_MIN:
-            started = start_ray(args.address, include_dashboard=False, configure_logging=False,
+            context = start_ray(args.address, include_dashboard=False, configure_logging=False,
                                 log_to_driver=False)
         try:
             table = plan_table(gen.config, args.out, progress=not args.quiet)
         finally:
-            if started is not None:
+            if context is not None:
                 ray.shutdown()
     draws = [attempt + 1 for attempt in table.attempts]
     wall = "" if reused else f", wall {time.perf_counter() - started:.1f} s"
