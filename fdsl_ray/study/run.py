@@ -260,6 +260,9 @@ def _fit(spec: StudySpec, study_dir: Path, root: str, remote: str | None, experi
                 search_alg=make_searcher(spec, study_dir, concurrency),
                 scheduler=make_scheduler(spec),
                 num_samples=spec.num_samples,
+                # A new trial actor imports torch, timm and the study (about 10 s on a core);
+                # the next trial of the same resources reuses it.
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=EXPERIMENT_DIR,

@@ -1,5 +1,6 @@
-"""report.html of a real tiny study (Ray, two trials): every image loads, in Python and in
-headless Chromium, and the printed `fdsl pretrain` command rebuilds the best trial's configs."""
+"""report.html of a real tiny study (the session's two-trial `pareto_study`): every image
+loads, in Python and in headless Chromium, and the printed `fdsl pretrain` command rebuilds
+the best trial's configs."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from test_report import html_images
 
 from fdsl_ray.study.layout import HTML_FILE
 from fdsl_ray.study.report import trial_epochs, write_report
-from fdsl_ray.study.run import run_study
-from fdsl_ray.study.spec import StudySpec
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Set on the page's body once every image has loaded, or failed to.
@@ -36,21 +35,9 @@ window.addEventListener("load", () => {
 
 
 @pytest.fixture(scope="module")
-def tiny_study(ray_session, tmp_path_factory) -> tuple[Path, Path]:
-    """(study directory, report.md) of a two-trial study with a second objective."""
-    spec = StudySpec(
-        name="report_html",
-        generator={"name": "onepfrac", "image_size": 16, "n_points": 300, "num_categories": 4,
-                   "images_per_category": 4},
-        pretrain={"model": "cpu_micro", "epochs": 2, "batch_size": 8, "lr": 0.05,
-                  "warmup_epochs": 0, "num_workers": 1, "num_data_actors": 1,
-                  "max_failures": 0},
-        finetune={"epochs": 1, "warmup_epochs": 0, "shots": 2, "batch_size": 8},
-        space={"delta": {"type": "categorical", "choices": [0.01, 0.2]}},
-        sampler="grid", num_samples=2, second_objective="synthetic_images")
-    study_dir = tmp_path_factory.mktemp("study")
-    run_study(spec, study_dir=study_dir, verbose=0)
-    return study_dir, write_report(study_dir)
+def tiny_study(pareto_study) -> tuple[Path, Path]:
+    """(study directory, report.md) of the session's two-trial, two-objective study."""
+    return pareto_study.study_dir, write_report(pareto_study.study_dir)
 
 
 @pytest.mark.slow

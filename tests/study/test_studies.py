@@ -112,15 +112,13 @@ def test_storage_is_a_directory_or_a_uri_with_a_local_copy_named_after_it(s3_buc
 
 
 @pytest.mark.slow
-def test_quickstart_smoke_runs_and_reruns_from_its_results(ray_session, tmp_path, capsys):
-    module = load("quickstart")
-    argv = ["--smoke", "--storage", str(tmp_path)]
-    table = module["study_main"](module["build_spec"], "quickstart", argv)
+def test_quickstart_smoke_runs_and_reruns_from_its_results(quickstart_smoke, capsys):
+    table, out = quickstart_smoke.table, quickstart_smoke.out
     assert len(table) == 2 and table["top1"].notna().all()
     assert (table["n"] == 2).all() and table["scratch_top1"].notna().all()
-    out = capsys.readouterr().out
-    assert f"report: fdsl report {tmp_path / 'quickstart-smoke'}" in out
+    assert f"report: fdsl report {quickstart_smoke.study_dir}" in out
     assert "http://127.0.0.1:8265" in out and "optuna-dashboard sqlite:///" in out
-    again = module["study_main"](module["build_spec"], "quickstart", argv)
+    module = load("quickstart")
+    again = module["study_main"](module["build_spec"], "quickstart", quickstart_smoke.argv)
     assert "is finished; its results" in capsys.readouterr().out
     assert again.equals(table)

@@ -126,17 +126,14 @@ def dashboard_get(url: str) -> object:
 
 
 @pytest.mark.slow
-def test_a_spec_file_study_runs_shows_and_appears_in_the_dashboard(ray_dashboard, tmp_path,
+def test_a_spec_file_study_runs_shows_and_appears_in_the_dashboard(pareto_study, ray_dashboard,
                                                                     capsys):
-    """What README's console and dashboard sections promise, on one trial of the smoke
-    quickstart."""
-    spec = smoke_spec()
-    path = write_spec(tmp_path / "smoke.yaml", spec.to_dict())
-    argv = ["study", "run", str(path), "--storage", str(tmp_path), "--num-samples", "1"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    table = pd.read_parquet(tmp_path / spec.name / "results.parquet")
-    assert len(table) == 1 and table["top1"].notna().all()
+    """What README's console and dashboard sections promise, on the session's study, run by
+    `fdsl study run SPEC.yaml`."""
+    spec, out = pareto_study.spec, pareto_study.out
+    assert pareto_study.exit_code == 0
+    table = pd.read_parquet(pareto_study.study_dir / "results.parquet")
+    assert len(table) == spec.num_samples and table["top1"].notna().all()
     for trial_id in table["trial_id"]:
         assert f"trial {trial_id} started: delta=" in out
         assert f"trial {trial_id} epoch 2/2: loss " in out
@@ -146,9 +143,9 @@ def test_a_spec_file_study_runs_shows_and_appears_in_the_dashboard(ray_dashboard
         assert chatter not in out
     assert len(out.splitlines()) < 60
 
-    assert main(["study", "show", str(tmp_path / spec.name)]) == 0
+    assert main(["study", "show", str(pareto_study.study_dir)]) == 0
     shown = capsys.readouterr().out
-    assert shown.startswith(f"study {spec.name}: finished, 1 of 1 trials\n")
+    assert shown.startswith(f"study {spec.name}: finished, 2 of 2 trials\n")
     assert shown.split("\n", 1)[1] in out  # the table the study printed when it ended
 
     jobs = dashboard_get(f"{ray_dashboard}/api/jobs/")

@@ -47,10 +47,11 @@ def wait_for_free_resources(ray, timeout: float = 60.0) -> tuple[float, list[str
 
 
 @pytest.mark.slow
-def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
-    spec = tiny_spec("smoke", seeds={"finetune": 2})
-    table = run_study(spec, study_dir=tmp_path, verbose=0)
-
+def test_smoke_study_results_table_and_optuna_storage(ray_session, quickstart_smoke):
+    spec, table = quickstart_smoke.spec, quickstart_smoke.table
+    study_dir = quickstart_smoke.study_dir
+    deltas = spec.space["delta"]["choices"]
+    epochs = spec.pretrain["epochs"]
     assert list(table.columns) == results_columns(spec)
     assert list(table.columns) == [
         "trial_id", "status", "error", "param.delta", "top1", *REPLICATE_COLUMNS,
@@ -58,10 +59,10 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
         "pretrain_epochs", "wall_seconds", "pretrain_compute_seconds",
         "finetune_compute_seconds", "overhead_seconds", "overhead_fraction", "trial_dir"]
     assert len(table) == 2 and table["trial_id"].is_unique
-    assert sorted(table["param.delta"]) == DELTAS
+    assert sorted(table["param.delta"]) == deltas
     assert set(table["status"]) == {"TERMINATED"} and set(table["error"]) == {""}
     assert table["top1"].between(0, 100).all()
-    assert (table["pretrain_epochs"] == PRETRAIN["epochs"]).all()
+    assert (table["pretrain_epochs"] == epochs).all()
     assert (table["pretrain_loss"] > 0).all()
     compute = table["pretrain_compute_seconds"] + table["finetune_compute_seconds"]
     assert (table["wall_seconds"] > compute).all()
@@ -70,10 +71,10 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
 
     for _, row in table.iterrows():
         record = json.loads((Path(row["trial_dir"]) / TRIAL_RECORD).read_text())
-        assert record["generator"] == {**GENERATOR, "delta": row["param.delta"]}
+        assert record["generator"] == {**spec.generator, "delta": row["param.delta"]}
         assert record["metrics"]["top1"] == row["top1"]
         assert Path(record["metrics"]["weights_path"]).is_file()
-        assert len(record["history"]) == PRETRAIN["epochs"]
+        assert len(record["history"]) == epochs
         # Two fine-tuning seeds of one pre-training: the row holds both and their statistics.
         replicates = json.loads(row["replicates"])
         assert [item["finetune_seed"] for item in replicates] == [0, 1] and row["n"] == 2
@@ -83,7 +84,7 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
         assert row["probe_top1"] == pytest.approx(
             statistics.mean(item["probe_top1"] for item in replicates))
         assert [item["top1"] for item in record["replicates"]] == values
-    baseline = json.loads((tmp_path / BASELINE_FILE).read_text())
+    baseline = json.loads((study_dir / BASELINE_FILE).read_text())
     scratch = baseline["scores"]["cpu_micro"]
     assert [item["finetune_seed"] for item in scratch["replicates"]] == [0, 1]
     assert (table["scratch_top1"] == scratch["top1"]).all()
@@ -93,14 +94,15 @@ def test_smoke_study_results_table_and_optuna_storage(ray_session, tmp_path):
     assert sorted(table["vs_best"])[0] == "best" and (table["vs_best"] == "best").sum() == 1
     assert set(table["vs_scratch"]) <= {"above", "below", "indistinguishable", "untested"}
 
-    saved = (tmp_path / "results.parquet", tmp_path / "results.csv", tmp_path / SPEC_FILE)
+    saved = (study_dir / "results.parquet", study_dir / "results.csv", study_dir / SPEC_FILE)
     assert all(path.is_file() for path in saved)
-    assert StudySpec.load(tmp_path / SPEC_FILE) == spec
+    assert StudySpec.load(study_dir / SPEC_FILE) == spec
 
-    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path / OPTUNA_DB}")
+    study = optuna.load_study(study_name=spec.name,
+                              storage=f"sqlite:///{study_dir / OPTUNA_DB}")
     completed = [trial for trial in study.trials
                  if trial.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted(trial.params["delta"] for trial in completed) == DELTAS
+    assert sorted(trial.params["delta"] for trial in completed) == deltas
     by_delta = dict(zip(table["param.delta"], table["top1"], strict=True))
     assert {trial.params["delta"]: trial.value for trial in completed} == by_delta
     assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
@@ -196,6 +198,7 @@ class InterruptInSecondPretraining(Interrupt):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_an_interrupted_trial_resumes_keeping_its_finished_replicates(ray_session, tmp_path):
     spec = tiny_spec("replicates", num_samples=1, seeds={"pretrain": 2, "finetune": 2},
                      space={"delta": {"type": "categorical", "choices": [0.1]}})
@@ -222,18 +225,18 @@ def test_an_interrupted_trial_resumes_keeping_its_finished_replicates(ray_sessio
 def test_no_placement_group_or_cpu_stays_reserved_after_early_stops(ray_session, tmp_path):
     # Stopping every trial after its first pre-training epoch exercises the path ASHA takes
     # (the trial is stopped while its nested trainer runs), deterministically.
-    spec = tiny_spec("stopped", pretrain={**PRETRAIN, "epochs": 4})
+    spec = tiny_spec("stopped", num_samples=1,
+                     space={"delta": {"type": "categorical", "choices": [0.1]}})
     table = run_study(spec, study_dir=tmp_path / "stopped", stop={"training_iteration": 1},
                       verbose=0)
-    assert len(table) == 2 and table["top1"].isna().all()
+    assert len(table) == 1 and table["top1"].isna().all()
     assert (table["pretrain_epochs"] == 1).all()
     assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
 
-    asha = tiny_spec("asha", asha=True, asha_grace_period=1, pretrain={**PRETRAIN, "epochs": 3},
-                     sampler="tpe", num_samples=3,
+    asha = tiny_spec("asha", asha=True, asha_grace_period=1, sampler="tpe", num_samples=2,
                      space={"lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True}})
     table = run_study(asha, study_dir=tmp_path / "asha", verbose=0)
-    assert len(table) == 3 and set(table["status"]) == {"TERMINATED"}
+    assert len(table) == 2 and set(table["status"]) == {"TERMINATED"}
     assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
 
 
@@ -258,6 +261,7 @@ def test_refuses_a_study_the_cluster_cannot_hold_before_any_trial(ray_session, t
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_study_in_an_s3_bucket_resumes_on_a_new_head_node(ray_session, s3_bucket, tmp_path,
                                                             monkeypatch):
     """Trials, pre-training runs and the study files live in the bucket; the local study

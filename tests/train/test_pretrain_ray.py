@@ -109,19 +109,6 @@ def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_p
     assert {record["stream_start_epoch"] for record in again} == {again[0]["epoch"] - 1}
 
 
-@pytest.mark.slow
-def test_failed_run_resumes_at_the_next_epoch_when_called_again(ray_session, tmp_path,
-                                                                own_processes):
-    config = _config(epochs=6, max_failures=0)
-    failed, killed = _run_with_a_kill(config, tmp_path, "again", own_processes)
-    assert killed and isinstance(failed, Exception)
-    resumed = pretrain(GENERATOR, config, storage_path=str(tmp_path), run_name="again")
-    epochs = [record["epoch"] for record in resumed.history]
-    attempts = [record["attempt"] for record in resumed.history]
-    assert epochs == [1, 2, 3, 4, 5, 6]
-    assert attempts[0] == 1 and attempts[-1] == 2 and attempts == sorted(attempts)
-
-
 def test_impossible_resources_are_refused_before_training(ray_session, tmp_path):
     with pytest.raises(ValueError, match=r"cannot host this run: it needs 10 CPU .* has 4 CPU"):
         pretrain(GENERATOR, _config(num_workers=8), storage_path=str(tmp_path), run_name="big")
