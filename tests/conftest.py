@@ -53,10 +53,9 @@ def s3_bucket(s3_endpoint) -> str:
 _DASHBOARD: list[str] = []
 
 
-@pytest.fixture(scope="session")
-def ray_session(s3_endpoint):
-    """With the dashboard and the environment a study script gives its local Ray, so that a
-    test can check what the dashboard shows (one Ray per pytest session: no second one)."""
+def _start_local_ray() -> None:
+    """The session's local Ray, with the dashboard and the environment a study script gives
+    its local Ray, so that a test can check what the dashboard shows."""
     import ray
 
     from fdsl_ray.cluster import start_ray
@@ -78,8 +77,30 @@ def ray_session(s3_endpoint):
         log_to_driver=False,
     )
     _DASHBOARD[:] = [f"http://{context.dashboard_url}"]
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_endpoint):
+    """One local Ray per pytest session (`_start_local_ray`): never a second one."""
+    import ray
+
+    _start_local_ray()
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def without_local_ray():
+    """For a test that starts a Ray of its own in a process of its own (one Ray on the host at
+    a time): the session's local Ray, if up, is shut down meanwhile and started again after."""
+    import ray
+
+    was_up = ray.is_initialized()
+    if was_up:
+        ray.shutdown()
+    yield
+    if was_up:
+        _start_local_ray()
 
 
 @pytest.fixture
