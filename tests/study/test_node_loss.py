@@ -7,6 +7,7 @@ Ray is down (`without_local_ray`).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -18,7 +19,13 @@ import pytest
 
 SCRIPT = Path(__file__).with_name("node_loss.py")
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 600
+TIMEOUT_S = 900
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when pytest dies (killed by an outer timeout, say), which
+    node_loss.py turns into an exit that shuts its cluster down."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def run_scenarios(out: Path) -> dict:
@@ -29,7 +36,7 @@ def run_scenarios(out: Path) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     with subprocess.Popen([sys.executable, str(SCRIPT), str(out)], env=env, cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True) as process:
+                          start_new_session=True, preexec_fn=_die_with_parent) as process:
         try:
             output, _ = process.communicate(timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
