@@ -5,7 +5,7 @@ resource and hosts the render actors (pretrain.data_actor_resource); the trainin
 declares "train" and hosts the trial, its Train controller and worker and the stream's
 executor (pretrain.worker_resource). The same study runs once undisturbed, once losing the
 render node and once losing the training node: the node's Ray processes are killed
-(`Cluster.remove_node`, SIGKILL) while it works (`NodeLoss`), and a node of the same kind
+(`Cluster.remove_node`, SIGKILL) while it works (`lose_node`), and a node of the same kind
 joins at once, as the cluster launcher replaces a lost node of a type below min_workers.
 It runs in a process of its own (tests/study/test_node_loss.py starts it while the test
 session's Ray is down), and by hand for docs/cluster.md's figures:
@@ -77,39 +77,59 @@ def registered_checkpoints(study_dir: Path) -> int:
     return count
 
 
-class NodeLoss(threading.Thread):
-    """Removes the `kind` node when it is busy, and adds a node of that kind in its place: the
-    render node as soon as it hosts a render actor (while the stream renders), the training
-    node once the Train controller has registered a pre-training checkpoint (so that the
-    retried trial resumes from it)."""
+class Study(threading.Thread):
+    """The scenario's study, in a daemon thread: should the main thread fail, the script exits
+    without waiting for it."""
 
-    def __init__(self, cluster: Cluster, nodes: dict[str, Any], kind: str, study_dir: Path,
-                 started: float) -> None:
-        super().__init__(daemon=True)
-        self.cluster, self.nodes, self.kind = cluster, nodes, kind
-        self.study_dir, self.started = study_dir, started
-        self.finished = threading.Event()
-        self.record: dict[str, Any] = {}
+    def __init__(self, study_dir: Path) -> None:
+        super().__init__(daemon=True, name="study")
+        self.study_dir = study_dir
+        self.table: Any = None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
-        while not self.finished.wait(0.1):
-            node = self.nodes[self.kind]
-            try:
-                due = self.due(node)
-            except RayStateApiException:  # the dashboard is slow to answer on a loaded host
-                continue
-            if due:
-                self.record["lost_after_seconds"] = time.perf_counter() - self.started
-                self.record["actors_lost"] = actors_on(node.node_id)
-                self.cluster.remove_node(node, allow_graceful=False)
-                self.nodes[self.kind] = add_node(self.cluster, self.kind)
-                self.record["replaced_after_seconds"] = time.perf_counter() - self.started
-                return
+        try:
+            self.table = run_study(StudySpec(**SPEC), study_dir=self.study_dir, verbose=0)
+        except BaseException as error:  # raised again in the main thread, by result()
+            self.error = error
 
-    def due(self, node: Any) -> bool:
-        if self.kind == RENDER:
-            return any("RenderActor" in name for name in actors_on(node.node_id))
-        return registered_checkpoints(self.study_dir) > 0
+    def result(self) -> Any:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.table
+
+
+def lose_node(cluster: Cluster, nodes: dict[str, Any], kind: str, study_dir: Path,
+              started: float, study: Study) -> dict[str, Any]:
+    """Removes the `kind` node once it is busy and adds a node of that kind in its place: the
+    render node as soon as it hosts a render actor (while the stream renders), the training
+    node once the Train controller has registered a pre-training checkpoint (so that the
+    retried trial resumes from it). It runs in the main thread while the study runs in
+    another: a Ray node installs signal handlers, which only the main thread may, and its
+    processes die with the thread that started them (PR_SET_PDEATHSIG), so a node added from a
+    thread that then ends would die at once."""
+    while study.is_alive():
+        node = nodes[kind]
+        try:
+            due = node_is_due(node, kind, study_dir)
+        except RayStateApiException:  # the dashboard is slow to answer on a loaded host
+            due = False
+        if due:
+            record = {"lost_after_seconds": time.perf_counter() - started,
+                      "actors_lost": actors_on(node.node_id)}
+            cluster.remove_node(node, allow_graceful=False)
+            nodes[kind] = add_node(cluster, kind)
+            record["replaced_after_seconds"] = time.perf_counter() - started
+            return record
+        time.sleep(0.1)
+    return {}
+
+
+def node_is_due(node: Any, kind: str, study_dir: Path) -> bool:
+    if kind == RENDER:
+        return any("RenderActor" in name for name in actors_on(node.node_id))
+    return registered_checkpoints(study_dir) > 0
 
 
 def actors_on(node_id: str) -> list[str]:
@@ -140,18 +160,12 @@ def run_scenario(cluster: Cluster, nodes: dict[str, Any], scenario: str,
                  out: Path) -> dict[str, Any]:
     study_dir = out / scenario
     started = time.perf_counter()
-    loss = None
-    if scenario != "undisturbed":
-        loss = NodeLoss(cluster, nodes, scenario, study_dir, started)
-        loss.start()
-    try:
-        table = run_study(StudySpec(**SPEC), study_dir=study_dir, verbose=0)
-    finally:
-        if loss is not None:
-            loss.finished.set()
-            loss.join()
-    return {"wall_seconds": time.perf_counter() - started,
-            "node_loss": loss.record if loss is not None else None,
+    study = Study(study_dir)
+    study.start()
+    loss = (lose_node(cluster, nodes, scenario, study_dir, started, study)
+            if scenario != "undisturbed" else None)
+    table = study.result()
+    return {"wall_seconds": time.perf_counter() - started, "node_loss": loss,
             "trials": [trial_summary(row) for _, row in table.iterrows()]}
 
 
