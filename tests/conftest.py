@@ -56,8 +56,6 @@ _DASHBOARD: list[str] = []
 def _start_local_ray() -> None:
     """The session's local Ray, with the dashboard and the environment a study script gives
     its local Ray, so that a test can check what the dashboard shows."""
-    import ray
-
     from fdsl_ray.cluster import start_ray
 
     port = _free_port()

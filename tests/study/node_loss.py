@@ -35,6 +35,7 @@ from ray.util.state import list_actors
 from ray.util.state.exception import RayStateApiException
 
 from fdsl_ray import storage
+from fdsl_ray.cluster import start_ray
 from fdsl_ray.study.run import run_study
 from fdsl_ray.study.spec import StudySpec
 from fdsl_ray.study.trial import TRIAL_RECORD
@@ -198,7 +199,7 @@ def main() -> None:
                          include_dashboard=True, dashboard_port=port)
         nodes = {kind: add_node(cluster, kind) for kind in NODE_CPUS}
         cluster.wait_for_nodes()
-        ray.init(address=cluster.address, configure_logging=False, log_to_driver=False)
+        start_ray(cluster.address, configure_logging=False, log_to_driver=False)
         results["cluster_start_seconds"] = time.perf_counter() - started
         for scenario in args.scenarios:
             results[scenario] = run_scenario(cluster, nodes, scenario, args.out)
