@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test test-fast test-long test-cluster lint
+.PHONY: quickstart test test-fast test-long lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,6 @@ test-long: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
-
-test-cluster: $(STAMP)
-	$(PY) -m pytest -q -m cluster
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

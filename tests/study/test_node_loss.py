@@ -47,7 +47,7 @@ def run_scenarios(out: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.cluster
+@pytest.mark.long
 def test_a_study_survives_losing_its_render_node_then_its_training_node(without_local_ray,
                                                                         tmp_path):
     results = run_scenarios(tmp_path)
