@@ -30,7 +30,7 @@ from fdsl_ray.train.export import load_pretrained, read_exported
 from fdsl_ray.train.loss import training_loss
 from fdsl_ray.train.models import ModelSpec, create_vit, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
-from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
+from fdsl_ray.train.schedule import SCHEDULES, ScaledLearningRates, warmup_cosine_lr
 from fdsl_ray.validation import (
     check_bool,
     check_choice,
@@ -49,7 +49,7 @@ _EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(ScaledLearningRates):
     """One downstream evaluation recipe.
 
     The GPU reference fine-tunes with SGD (lr 0.01 x batch/512, momentum 0.9, wd 1e-4, 10
@@ -135,23 +135,6 @@ class FinetuneConfig:
         check_seed("seed", self.seed)
         check_bool("download", self.download)
         check_choice("device", self.device, DEVICES)
-
-    @property
-    def lr_scale(self) -> float:
-        return 1.0 if self.lr_base_batch is None else self.batch_size / self.lr_base_batch
-
-    @property
-    def effective_lr(self) -> float:
-        """The peak learning rate after the linear scaling rule (lr x batch / lr_base_batch)."""
-        return self.lr * self.lr_scale
-
-    @property
-    def effective_min_lr(self) -> float:
-        return self.min_lr * self.lr_scale
-
-    @property
-    def effective_warmup_lr(self) -> float:
-        return self.warmup_lr * self.lr_scale
 
     @property
     def crop_scale(self) -> tuple[float, float]:

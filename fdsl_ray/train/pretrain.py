@@ -49,7 +49,7 @@ from fdsl_ray.train.export import export_pretrained
 from fdsl_ray.train.loss import epoch_means, training_loss
 from fdsl_ray.train.models import create_vit, get_model, set_drop_path
 from fdsl_ray.train.preprocess import to_model_input
-from fdsl_ray.train.schedule import SCHEDULES, warmup_cosine_lr
+from fdsl_ray.train.schedule import SCHEDULES, ScaledLearningRates, warmup_cosine_lr
 from fdsl_ray.train.schedule import steps_per_epoch as schedule_steps
 from fdsl_ray.validation import (
     check_bool,
@@ -72,7 +72,7 @@ _AUGMENT_BATCH = 32
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(ScaledLearningRates):
     """One pre-training recipe. `batch_size` is global (split over workers); `lr`, `min_lr`
     and `warmup_lr` are scaled by batch_size / lr_base_batch (1p-frac train/main.py:188-190);
     `lr_base_batch` None uses them as given (the CVPR 2022 and VisualAtom timm scripts).
@@ -181,23 +181,6 @@ class PretrainConfig:
         if self.uses_mixup and self.worker_batch_size % 2:
             raise ValueError(f"batch_size={self.batch_size} gives {self.worker_batch_size} images "
                              "per worker: mixup/cutmix needs an even number")
-
-    @property
-    def lr_scale(self) -> float:
-        return 1.0 if self.lr_base_batch is None else self.batch_size / self.lr_base_batch
-
-    @property
-    def effective_lr(self) -> float:
-        """The peak learning rate after the linear scaling rule (lr x batch / lr_base_batch)."""
-        return self.lr * self.lr_scale
-
-    @property
-    def effective_min_lr(self) -> float:
-        return self.min_lr * self.lr_scale
-
-    @property
-    def effective_warmup_lr(self) -> float:
-        return self.warmup_lr * self.lr_scale
 
     @property
     def uses_hflip(self) -> bool:

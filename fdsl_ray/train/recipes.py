@@ -50,6 +50,17 @@ class Recipe:
         return FinetuneConfig.from_dict({**self.finetune, **changes})
 
 
+# The CIFAR fine-tuning of the 1p-frac and VisualAtom repositories (the same timm script and
+# values: 1p-frac train/finetuning.sh, VisualAtom scripts/finetune.sh; sources per recipe).
+_CIFAR_FINETUNE = dict(
+    shots=None, epochs=1000, batch_size=768, optimizer="sgd", lr=0.01, lr_base_batch=512,
+    momentum=0.9, weight_decay=1e-4, schedule="timm_epoch", warmup_epochs=10, warmup_lr=1e-6,
+    min_lr=1e-5, label_smoothing=0.1, mixup_alpha=0.8, cutmix_alpha=1.0, mixup_prob=1.0,
+    mixup_switch_prob=0.5, transform="timm", crop_scale_min=0.08, crop_ratio=(0.75, 1.3333),
+    hflip=True, vflip=False, color_jitter=0.4, auto_augment="rand-m9-mstd0.5-inc1",
+    interpolation="bicubic", mean=IMAGENET_MEAN, std=IMAGENET_STD, re_prob=0.25,
+    re_mode="pixel", re_count=1, drop_path_rate=0.1, precision="fp16", image_size=224)
+
 _RECIPES: dict[str, Recipe] = {}
 
 
@@ -104,15 +115,7 @@ register_recipe(Recipe(
         auto_augment="rand-m9-mstd0.5-inc1", interpolation="bicubic", mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5), re_prob=0.5, re_mode="pixel", re_count=1, drop_path_rate=0.1,
         precision="fp16", fresh_instances=False, **_GPU_RESOURCES),
-    finetune=dict(
-        dataset="cifar100", shots=None, epochs=1000, batch_size=768, optimizer="sgd", lr=0.01,
-        lr_base_batch=512, momentum=0.9, weight_decay=1e-4, schedule="timm_epoch",
-        warmup_epochs=10, warmup_lr=1e-6, min_lr=1e-5, label_smoothing=0.1, mixup_alpha=0.8,
-        cutmix_alpha=1.0, mixup_prob=1.0, mixup_switch_prob=0.5, transform="timm",
-        crop_scale_min=0.08, crop_ratio=(0.75, 1.3333), hflip=True, vflip=False,
-        color_jitter=0.4, auto_augment="rand-m9-mstd0.5-inc1", interpolation="bicubic",
-        mean=IMAGENET_MEAN, std=IMAGENET_STD, re_prob=0.25, re_mode="pixel", re_count=1,
-        drop_path_rate=0.1, precision="fp16", image_size=224),
+    finetune=dict(dataset="cifar100", **_CIFAR_FINETUNE),
     sources={
         "generator": f"{_ONEP}:train/pre-train.sh:9-14 (train_imgs = num_classes = SAMPLE_NUM "
                      "= 1000: one image per category); 1p-frac_generater/src/"
@@ -236,15 +239,7 @@ register_recipe(Recipe(
         auto_augment="rand-m9-mstd0.5-inc1", interpolation="random", mean=IMAGENET_MEAN,
         std=IMAGENET_STD, re_prob=0.25, re_mode="pixel", re_count=1, drop_path_rate=0.1,
         precision="fp16", fresh_instances=False, **_GPU_RESOURCES),
-    finetune=dict(
-        dataset="cifar10", shots=None, epochs=1000, batch_size=768, optimizer="sgd", lr=0.01,
-        lr_base_batch=512, momentum=0.9, weight_decay=1e-4, schedule="timm_epoch",
-        warmup_epochs=10, warmup_lr=1e-6, min_lr=1e-5, label_smoothing=0.1, mixup_alpha=0.8,
-        cutmix_alpha=1.0, mixup_prob=1.0, mixup_switch_prob=0.5, transform="timm",
-        crop_scale_min=0.08, crop_ratio=(0.75, 1.3333), hflip=True, vflip=False,
-        color_jitter=0.4, auto_augment="rand-m9-mstd0.5-inc1", interpolation="bicubic",
-        mean=IMAGENET_MEAN, std=IMAGENET_STD, re_prob=0.25, re_mode="pixel", re_count=1,
-        drop_path_rate=0.1, precision="fp16", image_size=224),
+    finetune=dict(dataset="cifar10", **_CIFAR_FINETUNE),
     sources={
         "pretrain": f"{_VA}:scripts/pretrain.sh:4-46 (deit_base, VisualAtom-21k, 90 epochs, lr "
                     "1e-3, wd 0.05, min-lr 1e-5, warmup-lr 1e-6, warmup-iter 5000, batch 64 x "

@@ -17,6 +17,29 @@ from typing import Protocol
 SCHEDULES = ("project", "timm_epoch", "timm_step")
 
 
+class ScaledLearningRates:
+    """The linear scaling rule of a recipe's learning rates, for a config with `lr`, `min_lr`,
+    `warmup_lr`, `batch_size` and `lr_base_batch`: each is multiplied by batch_size /
+    lr_base_batch (1p-frac train/main.py:188-190); `lr_base_batch` None uses them as given."""
+
+    @property
+    def lr_scale(self) -> float:
+        return 1.0 if self.lr_base_batch is None else self.batch_size / self.lr_base_batch
+
+    @property
+    def effective_lr(self) -> float:
+        """The peak learning rate after the linear scaling rule (lr x batch / lr_base_batch)."""
+        return self.lr * self.lr_scale
+
+    @property
+    def effective_min_lr(self) -> float:
+        return self.min_lr * self.lr_scale
+
+    @property
+    def effective_warmup_lr(self) -> float:
+        return self.warmup_lr * self.lr_scale
+
+
 class _Schedulable(Protocol):
     epochs: int
     warmup_epochs: int
