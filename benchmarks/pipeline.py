@@ -36,8 +36,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--n-points", type=int, default=100_000)
     parser.add_argument("--actors", default="1,2", help="comma-separated actor counts")
-    parser.add_argument("--images-per-actor", type=int, default=400,
-                        help="images rendered per actor in each Ray run")
+    parser.add_argument("--images-per-actor", type=int, default=20_000,
+                        help="images rendered per actor in each Ray run (both epochs; at 400, "
+                             "an epoch of 0.2-1 s measured mostly timing noise)")
     parser.add_argument("--bare-images", type=int, default=300,
                         help="images for the single-process baseline and the Parquet figures")
     parser.add_argument("--batch-size", type=int, default=64,
