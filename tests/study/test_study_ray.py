@@ -222,7 +222,7 @@ def test_an_interrupted_trial_resumes_keeping_its_finished_replicates(ray_sessio
 
 
 @pytest.mark.slow
-def test_no_placement_group_or_cpu_stays_reserved_after_early_stops(ray_session, tmp_path):
+def test_no_placement_group_or_cpu_stays_reserved_after_an_early_stop(ray_session, tmp_path):
     # Stopping every trial after its first pre-training epoch exercises the path ASHA takes
     # (the trial is stopped while its nested trainer runs), deterministically.
     spec = tiny_spec("stopped", num_samples=1,
@@ -233,6 +233,10 @@ def test_no_placement_group_or_cpu_stays_reserved_after_early_stops(ray_session,
     assert (table["pretrain_epochs"] == 1).all()
     assert wait_for_free_resources(ray_session) == (ray_session.cluster_resources()["CPU"], [])
 
+
+@pytest.mark.slow
+@pytest.mark.long
+def test_an_asha_study_ends_with_no_placement_group_or_cpu_reserved(ray_session, tmp_path):
     asha = tiny_spec("asha", asha=True, asha_grace_period=1, sampler="tpe", num_samples=2,
                      space={"lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True}})
     table = run_study(asha, study_dir=tmp_path / "asha", verbose=0)

@@ -96,6 +96,7 @@ def test_two_worker_ddp_loss_falls_and_export_loads_in_timm(ray_session, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_killed_worker_resumes_from_checkpoint_within_the_run(ray_session, tmp_path,
                                                                own_processes):
     result, killed = _run_with_a_kill(_config(epochs=6, max_failures=1), tmp_path, "killed",
