@@ -50,7 +50,9 @@ MIN_RENDER_SIZE = 2 * PAD + 4
 REFERENCE_SEQUENCE_SEED = 100
 MAP_SEQUENCES = ("shared", "per-category")
 RASTER_CHUNK = 1024  # points per rasterising pass: their offsets and masks stay in L1
-BUCKET_BITS = 8  # the map choice of a 32-bit draw is looked up by its top 8 bits
+BUCKET_BITS = 12  # the map choice of a draw is looked up by its top 12 bits: 1 in 4096 splits
+PAIR_MAX_MAPS = 16  # batches of systems of up to 16 maps are traced in pairs (_orbit_pair)
+MAX_MAPS = 4096  # the int16 buckets hold 6 x a map index
 TO_UNIT = 1.0 / 4294967296.0  # 32 random bits to a float in [0, 1)
 
 FLIP_NONE, FLIP_VERTICAL, FLIP_HORIZONTAL, FLIP_BOTH = 0, 1, 2, 3  # the references' trans_type
@@ -80,9 +82,9 @@ def shared_uniforms(n_points: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def shared_slots(n_points: int) -> np.ndarray:
-    """uint8 int(u * 2**BUCKET_BITS) of every shared u (exact: a power-of-two scale): the
+    """uint16 int(u * 2**BUCKET_BITS) of every shared u (exact: a power-of-two scale): the
     bucket of each step, computed once for all systems instead of per step."""
-    slots = (shared_uniforms(n_points) * (1 << BUCKET_BITS)).astype(np.uint8)
+    slots = (shared_uniforms(n_points) * (1 << BUCKET_BITS)).astype(np.uint16)
     slots.flags.writeable = False
     return slots
 
@@ -100,7 +102,7 @@ def _map_index(cumulative, n_maps, u):
 def _fill_shared_buckets(cumulative, n_maps, buckets):
     """buckets[j]: 6 x the references' map (the first whose cumulative is >= u, i.e. the
     number of boundaries below u), its row in the flat maps, for every u in
-    [j / 256, (j + 1) / 256), or -1 where a boundary lies in that interval."""
+    [j / size, (j + 1) / size), or -1 where a boundary lies in that interval."""
     size = buckets.size
     for j in range(size):
         low, high = j / size, (j + 1) / size
@@ -214,6 +216,89 @@ def _orbit(maps, cumulative, n_maps, uniforms, slots, shared, buckets, key, n_po
                   warmup, xs, ys)
 
 
+@numba.njit(cache=True)
+def _fill_pair(maps, cumulative, n_maps, image, buckets, pair_maps, combos):
+    """For images `image` and image + 1 on the shared sequence: pair_maps[(i M + j) * 12 +
+    2 p + s] is parameter p of map i (s = 0) of the first and of map j (s = 1) of the second,
+    so one row of 12 holds a step of both, and combos[slot] is the first index of the row of the
+    two maps of every u in the slot, or -1 where a boundary of either splits it."""
+    size = combos.size
+    _fill_shared_buckets(cumulative[image], n_maps[image], buckets[:size])
+    _fill_shared_buckets(cumulative[image + 1], n_maps[image + 1], buckets[size:])
+    most = maps.shape[1]
+    for first in range(most):
+        for second in range(most):
+            row = (first * most + second) * 12
+            for parameter in range(6):
+                pair_maps[row + 2 * parameter] = maps[image, first, parameter]
+                pair_maps[row + 2 * parameter + 1] = maps[image + 1, second, parameter]
+    for slot in range(size):
+        row0, row1 = buckets[slot], buckets[slot + size]
+        combos[slot] = -1 if row0 < 0 or row1 < 0 else ((row0 // 6) * most + row1 // 6) * 12
+
+
+@numba.njit(cache=True)
+def _orbit_pair(maps, cumulative, n_maps, image, uniforms, slots, buckets, pair_maps, combos,
+                n_points, warmup, points):
+    """_orbit of images `image` and image + 1 on the shared sequence, in one loop: points
+    [4, >= n_points] gets x, y of the first, then of the second; returns (finite, x low,
+    x high, y low, y high) of each, from `warmup` on. An orbit is a chain of dependent
+    roundings (three in series a step) that leaves most of the core idle; two independent
+    chains in one loop, their maps looked up once a step (_fill_pair), take about 0.6x the
+    time of two _orbit calls. The body is written out, not in helpers: array arguments to
+    an inlined helper leave numba's reference counting in the loop, twice the step's time."""
+    _fill_pair(maps, cumulative, n_maps, image, buckets, pair_maps, combos)
+    most = maps.shape[1]
+    flat = points.reshape(-1)
+    stride = np.uint64(points.shape[1])
+    points[:, 0] = 0.0
+    x0 = y0 = x1 = y1 = 0.0
+    x0_low = x0_high = y0_low = y0_high = x1_low = x1_high = y1_low = y1_high = 0.0
+    for framed in range(2):  # the warm-up steps, then the framed ones
+        if framed:
+            x0_low = x0_high = x0
+            y0_low = y0_high = y0
+            x1_low = x1_high = x1
+            y1_low = y1_high = y1
+        for step in range(1 if not framed else warmup + 1, warmup + 1 if not framed
+                          else n_points):
+            row = combos[np.uint64(slots[np.uint64(step - 1)])]
+            if row < 0:  # the references' map of u: the number of boundaries below it
+                u = uniforms[np.uint64(step - 1)]
+                first = second = 0
+                for k in range(n_maps[image] - 1):
+                    first += cumulative[image, k] < u
+                for k in range(n_maps[image + 1] - 1):
+                    second += cumulative[image + 1, k] < u
+                row = (first * most + second) * 12
+            maps_at = np.uint64(row)
+            x0, x1, y0, y1 = (
+                x0 * pair_maps[maps_at] + y0 * pair_maps[maps_at + np.uint64(2)]
+                + pair_maps[maps_at + np.uint64(8)],
+                x1 * pair_maps[maps_at + np.uint64(1)] + y1 * pair_maps[maps_at + np.uint64(3)]
+                + pair_maps[maps_at + np.uint64(9)],
+                x0 * pair_maps[maps_at + np.uint64(4)] + y0 * pair_maps[maps_at + np.uint64(6)]
+                + pair_maps[maps_at + np.uint64(10)],
+                x1 * pair_maps[maps_at + np.uint64(5)] + y1 * pair_maps[maps_at + np.uint64(7)]
+                + pair_maps[maps_at + np.uint64(11)])
+            at = np.uint64(step)
+            flat[at] = x0
+            flat[at + stride] = y0
+            flat[at + stride + stride] = x1
+            flat[at + stride + stride + stride] = y1
+            if framed:
+                x0_low = min(x0_low, x0)
+                x0_high = max(x0_high, x0)
+                y0_low = min(y0_low, y0)
+                y0_high = max(y0_high, y0)
+                x1_low = min(x1_low, x1)
+                x1_high = max(x1_high, x1)
+                y1_low = min(y1_low, y1)
+                y1_high = max(y1_high, y1)
+    return ((np.isfinite(x0) and np.isfinite(y0), x0_low, x0_high, y0_low, y0_high),
+            (np.isfinite(x1) and np.isfinite(y1), x1_low, x1_high, y1_low, y1_high))
+
+
 @numba.njit(inline="always", cache=True)
 def _axis(low, high, usable):
     """(scale, offset) for pixel = (v - low) * scale + offset; a flat axis centres. The
@@ -232,38 +317,33 @@ def _patch_mask(half_bits):
 
 
 def _patch_rows() -> np.ndarray:
-    """uint8 [512, 9]: the pasted patch of each mask, bit 8 top-left to bit 0 bottom-right
-    (the references' '{:09b}' string read row by row, ifs_function.py:179-184)."""
-    bits = (np.arange(512)[:, None] >> np.arange(8, -1, -1)) & 1
-    return (bits * GRAY).astype(np.uint8)
+    """uint32 [512 x 3]: the three pasted rows of each mask, cell k of a row in byte k (little
+    endian), byte 3 zero; bit 8 of the mask is the top-left cell, bit 0 the bottom-right (the
+    references' '{:09b}' string read row by row, ifs_function.py:179-184)."""
+    cells = ((np.arange(512)[:, None] >> np.arange(8, -1, -1)) & 1).reshape(512, 3, 3) * GRAY
+    words = cells[:, :, 0] | cells[:, :, 1] << 8 | cells[:, :, 2] << 16
+    return words.astype(np.uint32).reshape(-1)
 
 
-PATCHES = _patch_rows()
+PATCH_ROWS = _patch_rows()
 
 
 @intrinsic
-def _copy3(typingctx, target, target_index, source, source_index):
-    """target[t:t + 3] = source[s:s + 3] (uint8 arrays) as one unaligned 2-byte and one 1-byte
-    move: a third of the stores of byte-wise copies, and never a byte past t + 2, which may
-    hold a neighbouring patch's pixel."""
+def _paste_row(typingctx, pixels, index, word):
+    """pixels[index:index + 3] = bytes 0..2 of word, as one unaligned 4-byte read-modify-write
+    that keeps pixels[index + 3] (it may hold a neighbouring patch's pixel): one store a row,
+    where a 2-byte and a 1-byte copy take two, and the paste loop waits on its stores."""
     def codegen(context, builder, signature, args):
-        def byte_pointer(array_index, index_index):
-            array = context.make_array(signature.args[array_index])(
-                context, builder, args[array_index])
-            index = context.cast(builder, args[index_index], signature.args[index_index],
-                                 types.intp)
-            return builder.gep(array.data, [index])
-
-        to, start = byte_pointer(0, 1), byte_pointer(2, 3)
-        pair = ir.IntType(16).as_pointer()
-        builder.store(builder.load(builder.bitcast(start, pair), align=1),
-                      builder.bitcast(to, pair), align=1)
-        two = ir.Constant(ir.IntType(64), 2)
-        builder.store(builder.load(builder.gep(start, [two])), builder.gep(to, [two]))
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        offset = context.cast(builder, args[1], signature.args[1], types.intp)
+        int32 = ir.IntType(32)
+        pointer = builder.bitcast(builder.gep(array.data, [offset]), int32.as_pointer())
+        kept = builder.and_(builder.load(pointer, align=1), ir.Constant(int32, 0xFF000000))
+        cells = context.cast(builder, args[2], signature.args[2], types.uint32)
+        builder.store(builder.or_(kept, cells), pointer, align=1)
         return context.get_dummy_value()
 
-    return types.none(target, target_index, source, source_index), codegen
-
+    return types.none(pixels, index, word), codegen
 
 
 @numba.njit(cache=True)
@@ -297,7 +377,7 @@ def counter_hashes(pairs: int) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _patch_sources(mask_key, first_pair, pairs, hashes, bits, sources):
-    """sources[2 i], sources[2 i + 1]: the PATCHES offsets of the masks in the low and high 32
+    """sources[2 i], sources[2 i + 1]: the PATCH_ROWS indices of the masks in the low and high 32
     bits of draw first_pair + i (one 64-bit draw per two points), as draw_bits(mask_key,
     first_pair + i) with its counter's hash read from `hashes`. Two plain loops (the draws,
     then the masks of their 32-bit halves, little-endian low half first) vectorise, where one
@@ -306,7 +386,7 @@ def _patch_sources(mask_key, first_pair, pairs, hashes, bits, sources):
         bits[np.uint64(i)] = splitmix64(mask_key ^ hashes[np.uint64(first_pair + i)])
     halves = bits.view(np.uint32)
     for i in range(2 * pairs):
-        sources[np.uint64(i)] = _patch_mask(np.uint64(halves[np.uint64(i)])) * np.uint64(9)
+        sources[np.uint64(i)] = _patch_mask(np.uint64(halves[np.uint64(i)])) * np.uint64(3)
 
 
 @numba.njit(cache=True)
@@ -319,7 +399,7 @@ def _rasterise(canvas, xs, ys, first, n_points, mask_key, patch, x_low, x_high, 
     of computing each point's pixel and mask beside its paste."""
     size = canvas.shape[0]
     pixels = canvas.reshape(-1)
-    rows = PATCHES.reshape(-1)
+    rows = PATCH_ROWS
     usable = float(size - 2 * PAD)
     x_scale, x_offset = _axis(x_low, x_high, usable)
     y_scale, y_offset = _axis(y_low, y_high, usable)
@@ -339,9 +419,9 @@ def _rasterise(canvas, xs, ys, first, n_points, mask_key, patch, x_low, x_high, 
         for i in range(count):
             target = np.uint64(offsets[np.uint64(i)]) + corner
             source = np.uint64(sources[np.uint64(i)])
-            _copy3(pixels, target, rows, source)
-            _copy3(pixels, target + stride, rows, source + np.uint64(3))
-            _copy3(pixels, target + stride + stride, rows, source + np.uint64(6))
+            _paste_row(pixels, target, rows[source])
+            _paste_row(pixels, target + stride, rows[source + np.uint64(1)])
+            _paste_row(pixels, target + stride + stride, rows[source + np.uint64(2)])
 
 
 @numba.njit(cache=True)
@@ -368,36 +448,59 @@ def _count_filled(canvas):
 
 
 @numba.njit(cache=True)
+def _finish(image, frame, xs, ys, warmup, n_points, mask_keys, patch, hashes, offsets, bits,
+            sources, canvas, resized, starts, counts, weights, rows, flips, out, filling):
+    """Image `image` from its orbit xs, ys and frame: rasterised, then its filling rate (when
+    out has no rows) or its resized, flipped output; the canvas zeroed again after."""
+    finite, x_low, x_high, y_low, y_high = frame
+    if finite:
+        _rasterise(canvas, xs, ys, warmup, n_points, mask_keys[image], patch, x_low, x_high,
+                   y_low, y_high, hashes, offsets, bits, sources)
+    if out.shape[0] != filling.size:
+        filling[image] = _count_filled(canvas)
+    elif canvas.shape[0] != resized.shape[0]:
+        area_resize_into(canvas, resized, starts, counts, weights, rows)
+        _copy_flipped(resized, out[image], flips[image])
+    else:
+        _copy_flipped(canvas, out[image], flips[image])
+    canvas[:] = 0
+
+
+@numba.njit(cache=True)
 def render_kernel(maps, cumulative, n_maps, uniforms, slots, shared, point_keys, mask_keys,
-                  hashes, flips, n_points, warmup, patch, xs, ys, canvas, resized, starts, counts,
-                  weights, rows, out, filling):
+                  hashes, flips, n_points, warmup, patch, points, canvas, resized, starts,
+                  counts, weights, rows, out, filling):
     """maps [B, M, 6], cumulative [B, M], n_maps [B] (M = most maps); with `shared` every
-    image reads the shared uniforms [n_points - 1] and their slots, else image b draws from
-    point_keys[b];
+    image reads the shared uniforms [n_points - 1] and their slots, two images at a time
+    (_orbit_pair), else image b draws from point_keys[b];
     hashes are the counter hashes of the mask draws (counter_hashes, or [0] without patches).
-    xs, ys [n_points], canvas [R, R] (zeroed), resized [S, S] and rows are scratch. With B
-    rows, out [B, S, S] gets the images; with none, filling [B] gets each canvas' filling
-    rate. The canvas is zeroed again after each image."""
-    buckets = np.empty(1 << BUCKET_BITS, dtype=np.int64)
+    points [4, >= n_points], canvas [R, R] (zeroed), resized [S, S] and rows are scratch. With
+    B rows, out [B, S, S] gets the images; with none, filling [B] gets each canvas' filling
+    rate."""
+    buckets = np.empty(2 << BUCKET_BITS, dtype=np.int16)
+    pairs = shared and filling.size > 1 and maps.shape[1] <= PAIR_MAX_MAPS
+    pair_maps = np.empty(maps.shape[1] ** 2 * 12 if pairs else 0)
+    combos = np.empty(1 << BUCKET_BITS, dtype=np.int16)
     offsets = np.empty(RASTER_CHUNK, dtype=np.int32)
     bits = np.empty(RASTER_CHUNK // 2, dtype=np.uint64)
     sources = np.empty(RASTER_CHUNK, dtype=np.uint32)
-    measure = out.shape[0] != filling.size
-    for image in range(filling.size):
-        finite, x_low, x_high, y_low, y_high = _orbit(
-            maps[image], cumulative[image], n_maps[image], uniforms, slots, shared, buckets,
-            point_keys[image], n_points, warmup, xs, ys)
-        if finite:
-            _rasterise(canvas, xs, ys, warmup, n_points, mask_keys[image], patch, x_low,
-                       x_high, y_low, y_high, hashes, offsets, bits, sources)
-        if measure:
-            filling[image] = _count_filled(canvas)
-        elif canvas.shape[0] != resized.shape[0]:
-            area_resize_into(canvas, resized, starts, counts, weights, rows)
-            _copy_flipped(resized, out[image], flips[image])
+    image = 0
+    while image < filling.size:
+        if pairs and image + 1 < filling.size:
+            frames = _orbit_pair(maps, cumulative, n_maps, image, uniforms, slots, buckets,
+                                 pair_maps, combos, n_points, warmup, points)
+            count = 2
         else:
-            _copy_flipped(canvas, out[image], flips[image])
-        canvas[:] = 0
+            frame = _orbit(maps[image], cumulative[image], n_maps[image], uniforms, slots,
+                           shared, buckets[:1 << BUCKET_BITS], point_keys[image], n_points,
+                           warmup, points[0], points[1])
+            frames = (frame, frame)
+            count = 1
+        for index in range(count):  # one call site: each inlined copy costs seconds of compiling
+            _finish(image + index, frames[index], points[2 * index], points[2 * index + 1],
+                    warmup, n_points, mask_keys, patch, hashes, offsets, bits, sources, canvas,
+                    resized, starts, counts, weights, rows, flips, out, filling)
+        image += count
 
 
 @numba.njit(cache=True)
@@ -480,6 +583,8 @@ def _run(systems: Sequence[IFSSystem], mask_keys: np.ndarray, flips: np.ndarray,
     size = render_size if image_size is None else image_size
     check_chaos_settings(render_size, size, "shared", warmup_points, n_points)
     most = max((system.n_maps for system in systems), default=1)
+    if most > MAX_MAPS:
+        raise ValueError(f"a system has {most} maps: the renderer takes at most {MAX_MAPS}")
     maps = np.zeros((count, most, 6))
     cumulative = np.ones((count, most))
     n_maps = np.empty(count, dtype=np.int64)
@@ -487,18 +592,28 @@ def _run(systems: Sequence[IFSSystem], mask_keys: np.ndarray, flips: np.ndarray,
         maps[index, : system.n_maps] = system.maps
         cumulative[index, : system.n_maps] = system.cumulative
         n_maps[index] = system.n_maps
-    uniforms = shared_uniforms(n_points) if not keyed else np.zeros(1)
-    slots = shared_slots(n_points) if not keyed else np.zeros(1, dtype=np.uint8)
+    uniforms = shared_uniforms(n_points) if not keyed else _unused(np.float64)
+    slots = shared_slots(n_points) if not keyed else _unused(np.uint16)
     out = np.empty((0 if image_size is None else count, size, size), dtype=np.uint8)
     filling = np.zeros(count, dtype=np.float64)
-    xs, ys, canvas, resized, rows = _scratch(n_points, render_size, size)
+    points, canvas, resized, rows = _scratch(n_points, render_size, size)
     starts, counts, weights = area_taps(render_size, size)
     hashes = (counter_hashes((n_points - warmup_points + 1) // 2) if patch
-              else np.zeros(1, dtype=np.uint64))
+              else _unused(np.uint64))
     render_kernel(maps, cumulative, n_maps, uniforms, slots, not keyed, point_keys, mask_keys,
-                  hashes, flips, n_points, warmup_points, bool(patch), xs, ys, canvas, resized,
+                  hashes, flips, n_points, warmup_points, bool(patch), points, canvas, resized,
                   starts, counts, weights, rows, out, filling)
     return out, filling
+
+
+@functools.cache
+def _unused(dtype: type) -> np.ndarray:
+    """A read-only stand-in for an input the kernel will not read: read-only like the cached
+    inputs it replaces, so that the kernel compiles once, not once per mix of the two (a
+    compilation is about 10 s)."""
+    stand_in = np.zeros(1, dtype=dtype)
+    stand_in.flags.writeable = False
+    return stand_in
 
 
 _SCRATCH = threading.local()
@@ -508,10 +623,10 @@ def _scratch(n_points: int, render_size: int, image_size: int) -> tuple[np.ndarr
     """Per-thread buffers kept between calls: fresh arrays per call cost page faults worth a
     third of a one-image render (category searches render one image at a time)."""
     buffers = getattr(_SCRATCH, "buffers", None)
-    if (buffers is None or buffers[0].size < n_points or buffers[2].shape[0] != render_size
-            or buffers[3].shape[0] != image_size):
-        points = max(n_points, 0 if buffers is None else buffers[0].size)
-        buffers = (np.empty(points), np.empty(points),
+    if (buffers is None or buffers[0].shape[1] < n_points or buffers[1].shape[0] != render_size
+            or buffers[2].shape[0] != image_size):
+        points = max(n_points, 0 if buffers is None else buffers[0].shape[1])
+        buffers = (np.empty((4, points)),
                    np.zeros((render_size, render_size), dtype=np.uint8),
                    np.empty((image_size, image_size), dtype=np.uint8),
                    resize_scratch(render_size, image_size))

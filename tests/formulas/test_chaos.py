@@ -8,7 +8,9 @@ import pytest
 
 from fdsl_ray.formulas.chaos import (
     GRAY,
+    MAX_MAPS,
     PAD,
+    PAIR_MAX_MAPS,
     canvas_filling,
     filling_rates,
     render_systems,
@@ -65,6 +67,16 @@ def test_point_render_equals_the_reference_renderer(index):
     np.testing.assert_array_equal(image, _reference_canvas(system, 96, 2000))
 
 
+def test_a_batch_traced_in_pairs_equals_the_reference_renderer():
+    """Batches on the shared sequence trace two orbits per loop (_orbit_pair): each image of
+    an odd batch, pairs and the last single alike, is still the reference's."""
+    systems = _systems(5)
+    images = _render(systems, np.zeros(5), np.ones(5), patch=False, n_points=2000,
+                     render_size=96, image_size=96)
+    for system, image in zip(systems, images, strict=True):
+        np.testing.assert_array_equal(image, _reference_canvas(system, 96, 2000))
+
+
 def test_the_shared_sequence_is_numpys_seed_100():
     np.testing.assert_array_equal(shared_uniforms(10),
                                   np.random.RandomState(100).random_sample(10)[:9])
@@ -85,19 +97,26 @@ def test_shape_dtype_and_gray_levels():
     assert set(np.unique(images).tolist()) == {0, GRAY}
 
 
-def test_an_image_depends_on_its_own_inputs_alone():
-    systems = _systems(5)
-    mask_keys, flips, point_keys = np.arange(5) + 20, np.arange(5) % 4, np.arange(5) + 10
-    for keys in (None, point_keys):
-        batch = _render(systems, mask_keys, flips, point_keys=keys)
-        order = [3, 0, 4, 1, 2]
-        shuffled = _render([systems[i] for i in order], mask_keys[order], flips[order],
-                           point_keys=None if keys is None else keys[order])
-        np.testing.assert_array_equal(shuffled, batch[order])
-        for index in range(5):
-            single = _render([systems[index]], mask_keys[[index]], flips[[index]],
-                             point_keys=None if keys is None else keys[[index]])
-            np.testing.assert_array_equal(single[0], batch[index])
+@pytest.mark.parametrize("warmup_points", [0, 16])
+def test_an_image_depends_on_its_own_inputs_alone(warmup_points):
+    """Whatever its neighbours in the batch: in pairs, alone, or beside a 17-map system (which
+    is past PAIR_MAX_MAPS, so the batch is traced one orbit at a time)."""
+    many = sample_uniform(rng_for(7, 0), PAIR_MAX_MAPS + 1)
+    for systems in (_systems(5), [*_systems(4), many]):
+        mask_keys, flips, point_keys = np.arange(5) + 20, np.arange(5) % 4, np.arange(5) + 10
+        for keys in (None, point_keys):
+            batch = _render(systems, mask_keys, flips, point_keys=keys,
+                            warmup_points=warmup_points)
+            order = [3, 0, 4, 1, 2]
+            shuffled = _render([systems[i] for i in order], mask_keys[order], flips[order],
+                               point_keys=None if keys is None else keys[order],
+                               warmup_points=warmup_points)
+            np.testing.assert_array_equal(shuffled, batch[order])
+            for index in range(5):
+                single = _render([systems[index]], mask_keys[[index]], flips[[index]],
+                                 point_keys=None if keys is None else keys[[index]],
+                                 warmup_points=warmup_points)
+                np.testing.assert_array_equal(single[0], batch[index])
 
 
 def test_mask_keys_change_patches_only():
@@ -178,3 +197,6 @@ def test_bad_inputs_are_refused():
         _render(_systems(2), [1, 2], [0, 4])
     with pytest.raises(ValueError, match="render_size=12 is too small for the 6 px margin"):
         _render(_systems(1), [1], [0], render_size=12, image_size=12)
+    with pytest.raises(ValueError, match=f"a system has {MAX_MAPS + 1} maps: the renderer takes "
+                                         f"at most {MAX_MAPS}"):
+        _render([sample_uniform(rng_for(2, 0), MAX_MAPS + 1)], [1], [0])

@@ -33,6 +33,36 @@ def test_weights_cover_each_output_interval_exactly():
             np.testing.assert_array_equal(weights[j, : counts[j]], mirrored)
 
 
+def _box_formula(image: np.ndarray, size: int) -> np.ndarray:
+    """The documented float32 expression, in NumPy: the vertical taps summed in order, then
+    four horizontal taps as (w0 a + w1 b) + (w2 c + w3 d) (more taps: summed in order),
+    rounded half up."""
+    starts, counts, weights = area_taps(image.shape[0], size)
+    source = image.astype(np.float32)
+    rows = np.zeros((size, image.shape[1] + 4), dtype=np.float32)
+    for j in range(size):
+        rows[j, :-4] = weights[j, 0] * source[starts[j]]
+        for k in range(1, counts[j]):
+            rows[j, :-4] += weights[j, k] * source[starts[j] + k]
+    taps = [rows[:, starts + k] * weights[:, k] for k in range(weights.shape[1])]
+    if len(taps) == 4:
+        sums = (taps[0] + taps[1]) + (taps[2] + taps[3])
+    else:
+        sums = np.zeros_like(taps[0])
+        for tap in taps:
+            sums += tap
+    return np.minimum(sums + np.float32(0.5), np.float32(255)).astype(np.int32).astype(np.uint8)
+
+
+@pytest.mark.parametrize("source, target", [(512, 224), (512, 32), (362, 224), (101, 32)])
+def test_both_horizontal_passes_compute_the_same_float32_expression(source, target):
+    """512 -> 224 (multiples of 8) takes the transposed, vectorised pass, 362 -> 224 the
+    plain 4-tap one, the others the many-tap loop: byte for byte the same expression."""
+    image = _binary(1, source, seed=source + target)[0]
+    np.testing.assert_array_equal(area_resize(image[None], target)[0],
+                                  _box_formula(image, target))
+
+
 def test_mean_gray_is_kept_and_the_result_is_a_texture():
     images = _binary(4, 512)
     small = area_resize(images, 224)
