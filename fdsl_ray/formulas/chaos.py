@@ -244,7 +244,7 @@ def _orbit_pair(maps, cumulative, n_maps, image, uniforms, slots, buckets, pair_
     [4, >= n_points] gets x, y of the first, then of the second; returns (finite, x low,
     x high, y low, y high) of each, from `warmup` on. An orbit is a chain of dependent
     roundings (three in series a step) that leaves most of the core idle; two independent
-    chains in one loop, their maps looked up once a step (_fill_pair), take about 0.6x the
+    chains in one loop, their maps looked up once a step (_fill_pair), take 0.6-0.75x the
     time of two _orbit calls. The body is written out, not in helpers: array arguments to
     an inlined helper leave numba's reference counting in the loop, twice the step's time."""
     _fill_pair(maps, cumulative, n_maps, image, buckets, pair_maps, combos)
