@@ -8,10 +8,10 @@ On a shared machine the speed of a core drifts by 1.3x within minutes, more than
 change moves it, so two benchmark runs minutes apart cannot rank two kernels. Here the base
 commit's package (extracted with `git archive`) and this tree's each run in a process of its
 own, and the two render the same batches (render.py's steady state: `--batch` images of 8
-categories at a fresh instance each round) in alternating turns, A then B, then B then A, so that the drift reaches
-both alike. It prints each side's median and 10th percentile of CPU time per image, the
-median of the per-round ratios (this tree / base), and whether the two sides made the same
-bytes (a change meant to keep every image should).
+categories at a fresh instance each round) in alternating turns, A then B, then B then A, so
+that the drift reaches both alike. It prints each side's median and 10th percentile of CPU
+time per image, the median of the per-round ratios (this tree / base), and whether the two
+sides made the same bytes (a change meant to keep every image should).
 """
 
 from __future__ import annotations
