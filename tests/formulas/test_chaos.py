@@ -69,8 +69,12 @@ def test_point_render_equals_the_reference_renderer(index):
 
 def test_a_batch_traced_in_pairs_equals_the_reference_renderer():
     """Batches on the shared sequence trace two orbits per loop (_orbit_pair): each image of
-    an odd batch, pairs and the last single alike, is still the reference's."""
-    systems = _systems(5)
+    an odd batch, pairs and the last single alike, is still the reference's, with FractalDB's
+    7 maps and with a map of probability 0 (two equal boundaries) among them."""
+    base = _systems(1)[0]
+    never = IFSSystem(np.vstack([base.maps[:1], base.maps[:1] * 0.5, base.maps[1:]]),
+                      np.concatenate([base.probabilities[:1], [0.0], base.probabilities[1:]]))
+    systems = [*_systems(3), sample_uniform(rng_for(3, 0), 7), never]
     images = _render(systems, np.zeros(5), np.ones(5), patch=False, n_points=2000,
                      render_size=96, image_size=96)
     for system, image in zip(systems, images, strict=True):
