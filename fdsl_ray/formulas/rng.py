@@ -45,7 +45,7 @@ def key_for(*words: int) -> int:
 def keys_for(seed: int, stream: int, labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
     """One uint64 key per image of a batch: key_for(seed, stream, label, instance), the
     (seed, stream) prefix folded once and the rest in numba (in Python, 4 hashes an image
-    were a tenth of a batch's time outside the renderer)."""
+    were half of the Python around the renderer in a batch of 8)."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     instances = np.asarray(instances, dtype=np.int64).reshape(-1)
     if labels.size != instances.size:
