@@ -260,8 +260,8 @@ def _orbit_pair(maps, cumulative, n_maps, image, uniforms, slots, buckets, pair_
             y0_low = y0_high = y0
             x1_low = x1_high = x1
             y1_low = y1_high = y1
-        for step in range(1 if not framed else warmup + 1, warmup + 1 if not framed
-                          else n_points):
+        first_step, end_step = (warmup + 1, n_points) if framed else (1, warmup + 1)
+        for step in range(first_step, end_step):
             row = combos[np.uint64(slots[np.uint64(step - 1)])]
             if row < 0:  # the references' map of u: the number of boundaries below it
                 u = uniforms[np.uint64(step - 1)]
